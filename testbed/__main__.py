@@ -1,0 +1,164 @@
+"""python -m testbed: build, inspect and tear down the offline test bed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from testbed import aptrepo, engine, hosts, images, registry, releases
+from testbed.util import TestbedError, load_state, log, pid_alive, port_open, save_state
+
+# Options the test platform needs on every inner daemon: a host container shares the machine's
+# network, so its engine must not create bridges or iptables rules there.
+PLATFORM_DAEMON_OPTIONS = {"bridge": "none", "iptables": False, "ip6tables": False,
+                           "ip-masq": False}
+
+
+def selected_releases(arg: str | None) -> list[releases.Release]:
+    names = arg or os.environ.get("PROVISION_TESTBED_RELEASES") or ",".join(
+        releases.DEFAULT_RELEASES
+    )
+    try:
+        return [releases.get(name.strip()) for name in names.split(",") if name.strip()]
+    except KeyError as exc:
+        raise TestbedError(str(exc.args[0])) from None
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    engine.ensure_engine()
+    chosen = selected_releases(args.releases)
+    engine.require_archive(releases.UBUNTU_MIRROR + "/dists/focal/Release")
+    state = load_state()
+    # debootstrap is mostly waiting on the network: a few at once make good use of 2 cores.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        tags = list(pool.map(images.ensure_image, chosen))
+    image_of = {r.codename: tag for r, tag in zip(chosen, tags, strict=True)}
+    state["images"] = {**state.get("images", {}), **image_of}
+    try:
+        aptrepo.ensure(chosen, image_of, state)
+        registry.ensure(state)
+    finally:
+        save_state(state)
+    log(f"test bed ready in {time.monotonic() - started:.0f}s")
+    print(json.dumps(summary(state), indent=2))
+    return 0
+
+
+def summary(state: dict[str, Any]) -> dict[str, Any]:
+    repo_up = bool(state.get("repo_port")) and pid_alive(state.get("repo_pid")) and port_open(
+        state["repo_port"]
+    )
+    registry_up = bool(state.get("registry_port")) and pid_alive(
+        state.get("registry_pid")
+    ) and port_open(state["registry_port"])
+    return {
+        "ready": repo_up and registry_up and engine.docker_running(),
+        "repository": f"http://127.0.0.1:{state.get('repo_port')}" if repo_up else None,
+        "registry": f"http://127.0.0.1:{state.get('registry_port')}" if registry_up else None,
+        "key_fingerprint": state.get("key_fingerprint"),
+        "images": state.get("images", {}),
+        "releases_in_repository": sorted(state.get("repo_built", {})),
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    info = summary(load_state())
+    info["hosts"] = [h.__dict__ for h in hosts.running()] if engine.docker_running() else []
+    print(json.dumps(info, indent=2))
+    return 0 if info["ready"] else 1
+
+
+def role_vars(state: dict[str, Any]) -> dict[str, Any]:
+    info = summary(state)
+    if not info["ready"]:
+        raise TestbedError("the test bed is not running: run `python -m testbed up` first")
+    return {
+        "docker_apt_repository_url": info["repository"]
+        + "/linux/{{ ansible_distribution | lower }}",
+        "docker_apt_key_fingerprint": state["key_fingerprint"],
+        "docker_registry_mirrors": [info["registry"]],
+        "docker_daemon_options": PLATFORM_DAEMON_OPTIONS,
+    }
+
+
+def cmd_vars(args: argparse.Namespace) -> int:
+    print(json.dumps(role_vars(load_state()), indent=2))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state = load_state()
+    if engine.docker_running():
+        for host in hosts.running():
+            hosts.stop(host.name)
+    aptrepo.stop(state)
+    registry.stop(state)
+    save_state(state)
+    return 0
+
+
+def parse_pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    parsed = []
+    for pair in pairs:
+        name, _, release = pair.partition("=")
+        if not name or not release:
+            raise TestbedError(f"expected NAME=RELEASE, got {pair!r}")
+        parsed.append((name, release))
+    return parsed
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    if args.action == "start":
+        started = [hosts.start(name, release) for name, release in parse_pairs(args.names)]
+        print(hosts.as_json(started))
+    elif args.action == "stop":
+        for name in args.names:
+            hosts.stop(name)
+    elif args.action == "list":
+        print(hosts.as_json(hosts.running()))
+    elif args.action == "inventory":
+        chosen = [h for h in hosts.running() if not args.names or h.name in args.names]
+        print(json.dumps(hosts.inventory(chosen), indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="install, build and start everything (idempotent)")
+    up.add_argument("--releases", help="comma-separated codenames (default: "
+                    + ",".join(releases.DEFAULT_RELEASES) + ")")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("status", help="what runs; exit 1 unless ready").set_defaults(func=cmd_status)
+    sub.add_parser("down", help="stop servers and hosts (images stay cached)").set_defaults(
+        func=cmd_down
+    )
+    sub.add_parser("vars", help="role variables pointing at the fixtures (JSON)").set_defaults(
+        func=cmd_vars
+    )
+    host_cmd = sub.add_parser("hosts", help="start/stop/list host containers")
+    host_cmd.add_argument("action", choices=["start", "stop", "list", "inventory"])
+    host_cmd.add_argument("names", nargs="*", help="NAME=RELEASE for start; NAME otherwise")
+    host_cmd.set_defaults(func=cmd_hosts)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TestbedError as exc:
+        print(f"testbed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

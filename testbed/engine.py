@@ -1,0 +1,97 @@
+"""Make sure this machine has the tools and a running Docker Engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.request
+
+from testbed.util import TestbedError, log, run, spawn, state_dir, wait_until
+
+# Debian packages the test bed uses on the machine itself.
+HOST_PACKAGES = [
+    "docker.io",  # the outer engine that runs the host containers
+    "debootstrap",  # real distribution userlands
+    "gnupg",  # the throwaway repository key
+    "docker-registry",  # the Docker Hub mirror
+    "dpkg-dev",  # dpkg-scanpackages
+    "apt-utils",  # apt-ftparchive release
+    "openssh-client",
+    "busybox-static",  # a long-running image for the walkthrough
+    "gcc",
+    "libc6-dev",  # static hello-world
+    "curl",
+]
+
+MIN_FREE_GB = 8
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise TestbedError("the test bed must run as root (it installs packages and runs dockerd)")
+
+
+def require_disk() -> None:
+    free_gb = shutil.disk_usage(state_dir()).free / 2**30
+    if free_gb < MIN_FREE_GB:
+        raise TestbedError(
+            f"only {free_gb:.1f} GB free under {state_dir()}; the test bed needs {MIN_FREE_GB} GB"
+        )
+
+
+def require_archive(url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=15):
+            pass
+    except OSError as exc:
+        raise TestbedError(f"the package archive {url} is unreachable: {exc}") from exc
+
+
+def missing_packages() -> list[str]:
+    missing = []
+    for package in HOST_PACKAGES:
+        probe = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "install ok installed" not in probe.stdout:
+            missing.append(package)
+    return missing
+
+
+def ensure_packages() -> None:
+    missing = missing_packages()
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)}")
+    env = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+
+
+def docker_running() -> bool:
+    return (
+        subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode
+        == 0
+    )
+
+
+def ensure_dockerd() -> None:
+    """Start dockerd ourselves: this machine has no systemd as PID 1."""
+    if docker_running():
+        return
+    dockerd = shutil.which("dockerd")
+    if not dockerd:
+        raise TestbedError("dockerd is missing although docker.io is installed")
+    spawn([dockerd], log_file=state_dir() / "dockerd.log")
+    wait_until(docker_running, timeout=90, what="dockerd to answer")
+
+
+def ensure_engine() -> None:
+    require_root()
+    require_disk()
+    ensure_packages()
+    ensure_dockerd()

@@ -1,0 +1,209 @@
+"""Hosts on demand: systemd containers of real userlands, each with sshd on its own port."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from testbed import images, releases
+from testbed.util import (
+    TestbedError,
+    free_port,
+    output,
+    port_open,
+    run,
+    state_dir,
+    wait_until,
+)
+
+PREFIX = "ptb-"
+LABEL = "provision.testbed"
+
+# Names a fixture miss would otherwise send off the machine: fail fast on loopback instead.
+BLACKHOLED = [
+    "registry-1.docker.io",
+    "auth.docker.io",
+    "index.docker.io",
+    "production.cloudflare.docker.com",
+    "download.docker.com",
+]
+
+# The one definition of how a test-bed host container runs (molecule uses it too, through
+# `python -m testbed hosts start`). `--privileged` fails on this machine; these flags do not.
+CONTAINER_FLAGS = [
+    "--network", "host",
+    "--cap-add", "ALL",
+    "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined",
+    "--security-opt", "apparmor=unconfined",
+    # The inner engine writes /proc/sys to set up container networking.
+    "--security-opt", "systempaths=unconfined",
+    "--device-cgroup-rule", "a *:* rwm",
+    "--cgroupns", "private",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+]
+
+SSHD_CONFIG = """# Written by the provision test bed: one port per host, loopback only.
+Port {port}
+ListenAddress 127.0.0.1
+PasswordAuthentication no
+UseDNS no
+"""
+
+
+@dataclass
+class Host:
+    name: str
+    release: str
+    address: str
+    port: int
+    user: str
+    identity_file: str
+
+
+def ssh_key() -> Path:
+    key = state_dir() / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provision-testbed",
+             "-f", str(key)])
+    return key
+
+
+def container(name: str) -> str:
+    return PREFIX + name
+
+
+def seed_archive(port: int, public_key: str) -> bytes:
+    """A tar of the per-host files, copied in before the first boot."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+
+        def add(path: str, data: bytes | None, mode: int, uid: int = 0) -> None:
+            info = tarfile.TarInfo(path)
+            info.uid = info.gid = uid
+            info.mode = mode
+            info.mtime = int(time.time())
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+        home = f"home/{images.LOGIN_USER}"
+        add("etc/ssh/sshd_config.d/testbed.conf", SSHD_CONFIG.format(port=port).encode(), 0o644)
+        add(f"{home}/.ssh", None, 0o700, images.LOGIN_UID)
+        add(f"{home}/.ssh/authorized_keys", public_key.encode(), 0o600, images.LOGIN_UID)
+    return buffer.getvalue()
+
+
+def inspect(name: str) -> dict[str, str] | None:
+    probe = subprocess.run(
+        ["docker", "inspect", "-f", "{{json .Config.Labels}}|{{.State.Running}}", container(name)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return None
+    labels, running = probe.stdout.strip().rsplit("|", 1)
+    return {**json.loads(labels), "running": running}
+
+
+def ssh_ready(port: int, key: Path) -> bool:
+    probe = subprocess.run(
+        ["ssh", "-i", str(key), "-p", str(port), "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR",
+         f"{images.LOGIN_USER}@127.0.0.1", "true"],
+        capture_output=True,
+        check=False,
+        timeout=20,
+    )
+    return probe.returncode == 0
+
+
+def start(name: str, codename: str) -> Host:
+    release = releases.get(codename)
+    key = ssh_key()
+    info = inspect(name)
+    if info and info["running"] == "true" and info.get(f"{LABEL}.release") == codename:
+        port = int(info[f"{LABEL}.port"])
+    else:
+        if info:
+            stop(name)
+        image = images.image_tag(release)
+        if not images.image_exists(image):
+            images.ensure_image(release)
+        port = free_port()
+        argv = ["docker", "create", "--name", container(name), "--hostname", name,
+                *CONTAINER_FLAGS,
+                "--mount", f"type=volume,src={container(name)}-docker,dst=/var/lib/docker",
+                "--label", f"{LABEL}=1", "--label", f"{LABEL}.release={codename}",
+                "--label", f"{LABEL}.port={port}"]
+        # Host networking shares the machine's /etc/hosts: name the host so sudo resolves it.
+        argv += ["--add-host", f"{name}:127.0.1.1"]
+        for hostname in BLACKHOLED:
+            argv += ["--add-host", f"{hostname}:127.0.0.1"]
+        run([*argv, image], capture=True)
+        seed = seed_archive(port, Path(f"{key}.pub").read_text())
+        copy = subprocess.run(["docker", "cp", "-a", "-", f"{container(name)}:/"], input=seed,
+                              capture_output=True, check=False)
+        if copy.returncode != 0:
+            raise TestbedError(f"cannot seed host {name}: {copy.stderr.decode().strip()}")
+        run(["docker", "start", container(name)], capture=True)
+    wait_until(lambda: port_open(port), timeout=60, what=f"sshd of host {name} on port {port}")
+    wait_until(lambda: ssh_ready(port, key), timeout=60, what=f"ssh login to host {name}")
+    return Host(name, codename, "127.0.0.1", port, images.LOGIN_USER, str(key))
+
+
+def stop(name: str) -> None:
+    run(["docker", "rm", "-f", "-v", container(name)], capture=True, check=False)
+    run(["docker", "volume", "rm", "-f", f"{container(name)}-docker"], capture=True, check=False)
+
+
+def running() -> list[Host]:
+    names = output(["docker", "ps", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}"])
+    hosts = []
+    for cname in filter(None, names.splitlines()):
+        name = cname.removeprefix(PREFIX)
+        info = inspect(name) or {}
+        hosts.append(
+            Host(name, info.get(f"{LABEL}.release", "?"), "127.0.0.1",
+                 int(info.get(f"{LABEL}.port", 0)), images.LOGIN_USER, str(ssh_key()))
+        )
+    return hosts
+
+
+def inventory(hosts: list[Host]) -> dict[str, object]:
+    """An Ansible inventory (YAML is a superset of this JSON) for the hosts."""
+    return {
+        "all": {
+            "hosts": {
+                host.name: {
+                    "ansible_host": host.address,
+                    "ansible_port": host.port,
+                    "ansible_user": host.user,
+                    "ansible_ssh_private_key_file": host.identity_file,
+                    # Test-bed hosts are created and thrown away: their keys are not pinned.
+                    "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
+                    "-o UserKnownHostsFile=/dev/null",
+                    "testbed_release": host.release,
+                }
+                for host in hosts
+            }
+        }
+    }
+
+
+def as_json(hosts: list[Host]) -> str:
+    return json.dumps([asdict(h) for h in hosts], indent=2)
+
+
