@@ -1,0 +1,28 @@
+# Two ways in (see README): `make up` for the laptop VM, `make test` for the whole suite.
+VENV ?= .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup up test lint testbed bench
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+up: setup
+	provision up
+
+test: setup
+	scripts/test
+
+lint: setup
+	scripts/test lint
+
+testbed: setup
+	python -m testbed up
+
+bench: setup
+	python -m bench
