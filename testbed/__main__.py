@@ -15,13 +15,17 @@ from testbed.util import TestbedError, load_state, log, pid_alive, port_open, sa
 
 # Options the test platform needs on every inner daemon: a host container shares the machine's
 # network, so its engine must not create bridges or iptables rules there.
-PLATFORM_DAEMON_OPTIONS = {"bridge": "none", "iptables": False, "ip6tables": False,
-                           "ip-masq": False}
+PLATFORM_DAEMON_OPTIONS = {
+    "bridge": "none",
+    "iptables": False,
+    "ip6tables": False,
+    "ip-masq": False,
+}
 
 
 def selected_releases(arg: str | None) -> list[releases.Release]:
-    names = arg or os.environ.get("PROVISION_TESTBED_RELEASES") or ",".join(
-        releases.DEFAULT_RELEASES
+    names = (
+        arg or os.environ.get("PROVISION_TESTBED_RELEASES") or ",".join(releases.DEFAULT_RELEASES)
     )
     try:
         return [releases.get(name.strip()) for name in names.split(",") if name.strip()]
@@ -51,12 +55,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def summary(state: dict[str, Any]) -> dict[str, Any]:
-    repo_up = bool(state.get("repo_port")) and pid_alive(state.get("repo_pid")) and port_open(
-        state["repo_port"]
+    repo_up = (
+        bool(state.get("repo_port"))
+        and pid_alive(state.get("repo_pid"))
+        and port_open(state["repo_port"])
     )
-    registry_up = bool(state.get("registry_port")) and pid_alive(
-        state.get("registry_pid")
-    ) and port_open(state["registry_port"])
+    registry_up = (
+        bool(state.get("registry_port"))
+        and pid_alive(state.get("registry_pid"))
+        and port_open(state["registry_port"])
+    )
     return {
         "ready": repo_up and registry_up and engine.docker_running(),
         "repository": f"http://127.0.0.1:{state.get('repo_port')}" if repo_up else None,
@@ -132,8 +140,10 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="install, build and start everything (idempotent)")
-    up.add_argument("--releases", help="comma-separated codenames (default: "
-                    + ",".join(releases.DEFAULT_RELEASES) + ")")
+    up.add_argument(
+        "--releases",
+        help="comma-separated codenames (default: " + ",".join(releases.DEFAULT_RELEASES) + ")",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("status", help="what runs; exit 1 unless ready").set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop servers and hosts (images stay cached)").set_defaults(

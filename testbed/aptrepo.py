@@ -14,6 +14,7 @@ from testbed.releases import Release
 from testbed.util import (
     TestbedError,
     fingerprint_of,
+    free_port,
     log,
     output,
     pid_alive,
@@ -21,7 +22,6 @@ from testbed.util import (
     spawn,
     state_dir,
     wait_until,
-    free_port,
 )
 
 CHANNEL = "stable"
@@ -60,8 +60,9 @@ def write_index(dist_dir: Path, distro_root: Path, release: Release) -> None:
     binary = dist_dir / CHANNEL / "binary-amd64"
     binary.mkdir(parents=True, exist_ok=True)
     pool = dist_dir.relative_to(distro_root) / "pool" / CHANNEL / "amd64"
-    packages = output(["dpkg-scanpackages", "--multiversion", str(pool), "/dev/null"],
-                      cwd=distro_root)
+    packages = output(
+        ["dpkg-scanpackages", "--multiversion", str(pool), "/dev/null"], cwd=distro_root
+    )
     (binary / "Packages").write_text(packages + "\n")
     with gzip.open(binary / "Packages.gz", "wt") as stream:
         stream.write(packages + "\n")
@@ -173,8 +174,16 @@ def serve(state: dict[str, Any]) -> int:
         return int(port)
     port = free_port()
     pid = spawn(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-         "--directory", str(repo_root())],
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(repo_root()),
+        ],
         log_file=state_dir() / "repo-http.log",
     )
     wait_until(lambda: port_open(port), timeout=20, what="the repository's HTTP server")
@@ -195,5 +204,3 @@ def stop(state: dict[str, Any]) -> None:
     if pid_alive(pid):
         os.kill(pid, 15)
     state.pop("repo_port", None)
-
-

@@ -32,7 +32,7 @@ CLI_PATHS = [
 ENGINE_BINARIES = ["dockerd", "docker-proxy", "docker-init"]
 RUNC_TOOLS = ["runc"]
 
-CONTAINERD_CONFIG = """# Docker's containerd.io ships this: containerd serves Docker, not Kubernetes.
+CONTAINERD_CONFIG = """# As in Docker's containerd.io: containerd serves Docker, not Kubernetes.
 disabled_plugins = ["cri"]
 """
 
@@ -164,8 +164,10 @@ def build(pkg: Package, tree: Path, out_dir: Path) -> Path:
         script.chmod(0o755)
     out_dir.mkdir(parents=True, exist_ok=True)
     deb = out_dir / f"{pkg.name}_{pkg.version.split(':')[-1]}_amd64.deb"
-    run(["dpkg-deb", "-Zgzip", "-z1", "--root-owner-group", "--build", str(tree), str(deb)],
-        capture=True)
+    run(
+        ["dpkg-deb", "-Zgzip", "-z1", "--root-owner-group", "--build", str(tree), str(deb)],
+        capture=True,
+    )
     return deb
 
 
@@ -215,7 +217,8 @@ def build_containerd_io(debs: Path, work: Path, out: Path) -> tuple[Path, str]:
         config.write_text(CONTAINERD_CONFIG)
     upstream = upstream_version(field_of(containerd, "Version"))
     depends = without(
-        split_relations(field_of(containerd, "Depends")) + split_relations(field_of(runc, "Depends")),
+        split_relations(field_of(containerd, "Depends"))
+        + split_relations(field_of(runc, "Depends")),
         {"runc", "containerd"},
     )
     pkg = Package(
@@ -274,9 +277,7 @@ def build_engine(
     return [build(engine_pkg, engine, out), build(cli_pkg, cli, out)]
 
 
-def build_plugin(
-    release: Release, source: Path, name: str, work: Path, out: Path
-) -> Path:
+def build_plugin(release: Release, source: Path, name: str, work: Path, out: Path) -> Path:
     tree = unpack(source, work / name)
     pkg = Package(
         name=name,
@@ -316,13 +317,23 @@ def download(image: str, dest: Path) -> None:
         + "chmod 0644 /out/*.deb"
     )
     run(
-        ["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh",
-         "-v", f"{dest}:/out", image, "-c", script],
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--entrypoint",
+            "/bin/sh",
+            "-v",
+            f"{dest}:/out",
+            image,
+            "-c",
+            script,
+        ],
         timeout=900,
     )
 
 
 def has(debs: Path, name: str) -> bool:
     return find_deb(debs, name) is not None
-
-

@@ -36,17 +36,27 @@ BLACKHOLED = [
 # The one definition of how a test-bed host container runs (molecule uses it too, through
 # `python -m testbed hosts start`). `--privileged` fails on this machine; these flags do not.
 CONTAINER_FLAGS = [
-    "--network", "host",
-    "--cap-add", "ALL",
-    "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined",
-    "--security-opt", "apparmor=unconfined",
+    "--network",
+    "host",
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
     # The inner engine writes /proc/sys to set up container networking.
-    "--security-opt", "systempaths=unconfined",
-    "--device-cgroup-rule", "a *:* rwm",
-    "--cgroupns", "private",
-    "--tmpfs", "/run",
-    "--tmpfs", "/run/lock",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--device-cgroup-rule",
+    "a *:* rwm",
+    "--cgroupns",
+    "private",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
 ]
 
 SSHD_CONFIG = """# Written by the provision test bed: one port per host, loopback only.
@@ -71,8 +81,20 @@ def ssh_key() -> Path:
     key = state_dir() / "ssh" / "id_ed25519"
     if not key.exists():
         key.parent.mkdir(mode=0o700, exist_ok=True)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "provision-testbed",
-             "-f", str(key)])
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "provision-testbed",
+                "-f",
+                str(key),
+            ]
+        )
     return key
 
 
@@ -119,10 +141,25 @@ def inspect(name: str) -> dict[str, str] | None:
 
 def ssh_ready(port: int, key: Path) -> bool:
     probe = subprocess.run(
-        ["ssh", "-i", str(key), "-p", str(port), "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR",
-         f"{images.LOGIN_USER}@127.0.0.1", "true"],
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-p",
+            str(port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=3",
+            "-o",
+            "LogLevel=ERROR",
+            f"{images.LOGIN_USER}@127.0.0.1",
+            "true",
+        ],
         capture_output=True,
         check=False,
         timeout=20,
@@ -143,19 +180,38 @@ def start(name: str, codename: str) -> Host:
         if not images.image_exists(image):
             images.ensure_image(release)
         port = free_port()
-        argv = ["docker", "create", "--name", container(name), "--hostname", name,
-                *CONTAINER_FLAGS,
-                "--mount", f"type=volume,src={container(name)}-docker,dst=/var/lib/docker",
-                "--label", f"{LABEL}=1", "--label", f"{LABEL}.release={codename}",
-                "--label", f"{LABEL}.port={port}"]
+        argv = [
+            "docker",
+            "create",
+            "--name",
+            container(name),
+            "--hostname",
+            name,
+            *CONTAINER_FLAGS,
+            # Engine state on volumes: overlay on the container's overlay root fails.
+            "--mount",
+            f"type=volume,src={container(name)}-docker,dst=/var/lib/docker",
+            "--mount",
+            f"type=volume,src={container(name)}-containerd,dst=/var/lib/containerd",
+            "--label",
+            f"{LABEL}=1",
+            "--label",
+            f"{LABEL}.release={codename}",
+            "--label",
+            f"{LABEL}.port={port}",
+        ]
         # Host networking shares the machine's /etc/hosts: name the host so sudo resolves it.
         argv += ["--add-host", f"{name}:127.0.1.1"]
         for hostname in BLACKHOLED:
             argv += ["--add-host", f"{hostname}:127.0.0.1"]
         run([*argv, image], capture=True)
         seed = seed_archive(port, Path(f"{key}.pub").read_text())
-        copy = subprocess.run(["docker", "cp", "-a", "-", f"{container(name)}:/"], input=seed,
-                              capture_output=True, check=False)
+        copy = subprocess.run(
+            ["docker", "cp", "-a", "-", f"{container(name)}:/"],
+            input=seed,
+            capture_output=True,
+            check=False,
+        )
         if copy.returncode != 0:
             raise TestbedError(f"cannot seed host {name}: {copy.stderr.decode().strip()}")
         run(["docker", "start", container(name)], capture=True)
@@ -166,7 +222,12 @@ def start(name: str, codename: str) -> Host:
 
 def stop(name: str) -> None:
     run(["docker", "rm", "-f", "-v", container(name)], capture=True, check=False)
-    run(["docker", "volume", "rm", "-f", f"{container(name)}-docker"], capture=True, check=False)
+    for volume in ("docker", "containerd"):
+        run(
+            ["docker", "volume", "rm", "-f", f"{container(name)}-{volume}"],
+            capture=True,
+            check=False,
+        )
 
 
 def running() -> list[Host]:
@@ -176,8 +237,14 @@ def running() -> list[Host]:
         name = cname.removeprefix(PREFIX)
         info = inspect(name) or {}
         hosts.append(
-            Host(name, info.get(f"{LABEL}.release", "?"), "127.0.0.1",
-                 int(info.get(f"{LABEL}.port", 0)), images.LOGIN_USER, str(ssh_key()))
+            Host(
+                name,
+                info.get(f"{LABEL}.release", "?"),
+                "127.0.0.1",
+                int(info.get(f"{LABEL}.port", 0)),
+                images.LOGIN_USER,
+                str(ssh_key()),
+            )
         )
     return hosts
 
@@ -205,5 +272,3 @@ def inventory(hosts: list[Host]) -> dict[str, object]:
 
 def as_json(hosts: list[Host]) -> str:
     return json.dumps([asdict(h) for h in hosts], indent=2)
-
-

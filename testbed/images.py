@@ -42,7 +42,6 @@ MASKED_UNITS = [
     "getty@tty1.service",
     "console-getty.service",
     "getty.target",
-    "ssh.socket",  # noble+ socket-activates sshd on port 22; we want one port per host
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
     "motd-news.timer",
@@ -143,7 +142,19 @@ def configure(release: Release, rootfs: Path) -> None:
     shim.write_text(INIT_SHIM)
     shim.chmod(0o755)
     run(["chroot", str(rootfs), "systemctl", "enable", "ssh.service"])
-    run(["chroot", str(rootfs), "useradd", "--uid", str(LOGIN_UID), "--create-home", "--shell", "/bin/bash", LOGIN_USER])
+    run(
+        [
+            "chroot",
+            str(rootfs),
+            "useradd",
+            "--uid",
+            str(LOGIN_UID),
+            "--create-home",
+            "--shell",
+            "/bin/bash",
+            LOGIN_USER,
+        ]
+    )
     sudoers = rootfs / f"etc/sudoers.d/{LOGIN_USER}"
     sudoers.write_text(f"{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
     sudoers.chmod(0o440)
@@ -191,5 +202,3 @@ def ensure_image(release: Release) -> str:
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
     return tag
-
-

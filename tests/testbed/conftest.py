@@ -35,11 +35,25 @@ class SshHost:
     user: str
     identity_file: str
 
-    def run(self, command: str, *, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: str, *, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
         argv = [
-            "ssh", "-i", self.identity_file, "-p", str(self.port), "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", f"{self.user}@127.0.0.1", command,
+            "ssh",
+            "-i",
+            self.identity_file,
+            "-p",
+            str(self.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            f"{self.user}@127.0.0.1",
+            command,
         ]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:

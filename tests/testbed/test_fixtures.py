@@ -29,11 +29,13 @@ def test_apt_trusts_the_throwaway_key(focal_host: SshHost, fixtures: dict[str, o
     repo = ubuntu_repo(fixtures)
     write_docker_source(focal_host, repo, f"{repo}/gpg")
     update = focal_host.run("sudo apt-get update 2>&1")
-    assert "NO_PUBKEY" not in update.stdout and "not signed" not in update.stdout
+    assert "NO_PUBKEY" not in update.stdout
+    assert "not signed" not in update.stdout
     policy = focal_host.run("apt-cache policy docker-ce").stdout
     assert "Candidate: 5:" in policy, policy
     fingerprint = focal_host.run(
-        "gpg --show-keys --with-colons /etc/apt/keyrings/docker.asc | awk -F: '/^fpr/ {print $10; exit}'"
+        "gpg --show-keys --with-colons /etc/apt/keyrings/docker.asc"
+        " | awk -F: '/^fpr/ {print $10; exit}'"
     ).stdout.strip()
     assert fingerprint == fixtures["docker_apt_key_fingerprint"]
 
@@ -59,8 +61,10 @@ def test_docker_ce_replaces_the_distributions_engine(
     write_docker_source(focal_host, repo, f"{repo}/gpg")
     daemon = json.dumps(PLATFORM)
     focal_host.run(f"echo {shlex.quote(daemon)} | sudo tee /etc/docker/daemon.json")
-    focal_host.run("sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "
-                   "apt-get install -y -qq docker.io")
+    focal_host.run(
+        "sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "
+        "apt-get install -y -qq docker.io"
+    )
     install = focal_host.run(
         "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y docker-ce docker-ce-cli "
         "containerd.io docker-buildx-plugin docker-compose-plugin 2>&1"
@@ -69,12 +73,15 @@ def test_docker_ce_replaces_the_distributions_engine(
     assert sorted(removed) == ["containerd", "docker.io", "runc"]
     states = focal_host.run(
         "dpkg-query -W -f='${Package} ${Status}\\n' docker.io containerd runc docker-ce "
-        "containerd.io 2>/dev/null", check=False
+        "containerd.io 2>/dev/null",
+        check=False,
     ).stdout
     installed = {line.split()[0] for line in states.splitlines() if line.endswith(" installed")}
     assert installed == {"docker-ce", "containerd.io"}
     assert focal_host.run("systemctl is-active docker containerd").stdout.split() == [
-        "active", "active"]
+        "active",
+        "active",
+    ]
     assert focal_host.run("readlink -f $(command -v runc)").stdout.strip() == "/usr/bin/runc"
 
 
@@ -86,8 +93,10 @@ def test_hello_world_comes_from_the_mirror_alone(
     write_docker_source(focal_host, repo, f"{repo}/gpg")
     daemon = json.dumps({**PLATFORM, "registry-mirrors": mirror})
     focal_host.run(f"echo {shlex.quote(daemon)} | sudo tee /etc/docker/daemon.json")
-    focal_host.run("sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "
-                   "apt-get install -y -qq docker-ce docker-ce-cli containerd.io")
+    focal_host.run(
+        "sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "
+        "apt-get install -y -qq docker-ce docker-ce-cli containerd.io"
+    )
     # Docker Hub's names resolve to loopback inside test-bed hosts: nothing leaves the machine.
     hub = focal_host.run("getent hosts registry-1.docker.io").stdout.split()[0]
     assert hub == "127.0.0.1"
@@ -108,7 +117,11 @@ def test_hosts_answer_ansible_ping(fixtures: dict[str, object], tmp_path: Path) 
         ansible = Path(sys.executable).parent / "ansible"
         result = subprocess.run(
             [str(ansible), "all", "-i", str(inventory), "-m", "ansible.builtin.ping", "-o"],
-            cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.count('"ping": "pong"') == len(names)

@@ -1,0 +1,344 @@
+"""The commands: each composes the adapters and reports through :class:`Output`.
+
+They fill ``ctx.payload`` (the ``--json`` document) as they go, so it is complete up to the point
+of a failure, and raise :class:`ProvisionError` on failure; the CLI (``provision.cli``) is the
+only place that turns either into output and an exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provision import guest, preflight, runner, verify
+from provision.errors import ProvisionError, RunFailedError, UsageError
+from provision.inventory import dump_inventory
+from provision.output import Output
+from provision.paths import DataPaths, data_paths
+from provision.settings import ROLE_NAME, RoleSpec, Settings
+from provision.vagrant import MachineStatus, VagrantAdapter
+
+
+@dataclass
+class Context:
+    out: Output
+    settings: Settings
+    project_dir: Path
+    verbosity: int = 0
+    debug: bool = False
+    payload: dict[str, Any] = field(default_factory=dict)
+    _paths: DataPaths | None = field(default=None, repr=False)
+
+    @property
+    def paths(self) -> DataPaths:
+        if self._paths is None:
+            self._paths = data_paths()
+        return self._paths
+
+    def vagrant(self) -> VagrantAdapter:
+        return VagrantAdapter(
+            project_dir=self.project_dir,
+            paths=self.paths,
+            machine=self.settings.machine,
+            progress=self.out.tool_line,
+        )
+
+    def role_defaults(self) -> Mapping[str, Any]:
+        role_dir = self.paths.role(ROLE_NAME)
+        if not (role_dir / "meta" / "argument_specs.yml").is_file():
+            return {}
+        return RoleSpec.from_role_dir(role_dir).defaults
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def _converge(
+    ctx: Context,
+    *,
+    inventory: Path,
+    extravars: Mapping[str, Any],
+    limit: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+) -> runner.RunResult:
+    out = ctx.out
+    verbose = ctx.verbosity > 0
+    result = runner.run_playbook(
+        paths=ctx.paths,
+        playbook=ctx.paths.site_playbook,
+        inventory=inventory,
+        extravars=extravars,
+        limit=limit,
+        check=check,
+        diff=diff,
+        verbosity=ctx.verbosity,
+        on_task=None if verbose else out.task,
+        on_text=out.raw if verbose else None,
+        keep_artifacts=ctx.debug,
+    )
+    out.recap(result.hosts, result.elapsed, check=check)
+    return result
+
+
+def _vm_inventory(ctx: Context, adapter: VagrantAdapter) -> tuple[Path, dict[str, Any]]:
+    inventory = adapter.inventory()
+    path = adapter.dotfile_dir / "provision" / "inventory.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump_inventory(inventory), encoding="utf-8")
+    ctx.out.detail(f"inventory written to {path}")
+    return path, inventory
+
+
+def _vm_users(inventory: Mapping[str, Any]) -> list[str]:
+    users: list[str] = []
+    for group in (inventory.get("all", {}).get("children") or {}).values():
+        for hostvars in (group.get("hosts") or {}).values():
+            user = hostvars.get("ansible_user")
+            if user and user not in users:
+                users.append(str(user))
+    return users
+
+
+def _require_running(adapter: VagrantAdapter) -> list[MachineStatus]:
+    statuses = adapter.status()
+    not_running = [s for s in statuses if not s.running]
+    if not statuses or not_running:
+        state = not_running[0].state if not_running else "unknown"
+        raise RunFailedError(f"the VM is not running (state: {state}): run `provision up` first")
+    return statuses
+
+
+def _verify(
+    ctx: Context,
+    *,
+    inventory: Path,
+    pattern: str,
+    role_vars: Mapping[str, Any],
+    default_users: Sequence[str] = (),
+) -> verify.VerifyResult:
+    out = ctx.out
+    started = time.monotonic()
+    env = runner.ansible_env(ctx.paths)
+    hosts = verify.resolve_hosts(inventory, pattern, env=env)
+    expectations = verify.expectations_from_role_vars(
+        role_vars, role_defaults=ctx.role_defaults(), default_users=default_users
+    )
+    verify.probe_hosts(paths=ctx.paths, inventory=inventory, hosts=hosts)
+    out.step(f"host checks on {', '.join(hosts)}")
+    code, outcomes = verify.run_shared_checks(
+        paths=ctx.paths,
+        inventory=inventory,
+        hosts=hosts,
+        expectations=expectations,
+        verbose=ctx.verbosity > 0,
+        on_text=out.raw if ctx.verbosity > 0 else None,
+    )
+    for outcome in outcomes:
+        out.check(outcome)
+    result = verify.VerifyResult(checks=outcomes, checks_exit=code)
+    target = expectations.users[0] if expectations.users else ""  # "" = the login user
+    who = f"as {target}" if target else "as the login user"
+    out.step(f"walkthrough {who} with {ctx.settings.checks.walkthrough_image}")
+    result.walkthrough = verify.run_walkthrough(
+        paths=ctx.paths,
+        inventory=inventory,
+        hosts=hosts,
+        users={h: target for h in hosts},
+        image=ctx.settings.checks.walkthrough_image,
+        on_step=out.walkthrough_step,
+    )
+    result.elapsed = time.monotonic() - started
+    passed = sum(c.outcome == "passed" for c in result.checks)
+    steps = sum(s.outcome == "passed" for s in result.walkthrough)
+    out.info(
+        f"  {passed}/{len(result.checks)} checks and {steps}/{len(result.walkthrough)} "
+        f"walkthrough steps passed in {result.elapsed:.1f}s"
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
+    out = ctx.out
+    machine = ctx.settings.machine
+    adapter = ctx.vagrant()
+    payload = ctx.payload
+    payload["machine"] = machine.__dict__.copy()
+
+    out.step("preflight")
+    version = preflight.check_vagrant(adapter)
+    provider = preflight.check_provider(machine.provider, env=adapter.env)
+    statuses = adapter.status()
+    running = bool(statuses) and all(s.running for s in statuses)
+    out.info(f"  vagrant {version}, {provider}; VM: {', '.join(s.state for s in statuses)}")
+    if not running:
+        report = preflight.check_resources(machine, env=adapter.env)
+        for warning in report.warnings:
+            out.warn(warning)
+    payload["vagrant_version"] = version
+
+    out.step(
+        f"vagrant up: {machine.box} on {machine.provider}, {machine.memory} MiB, "
+        f"{machine.cpus} CPUs, {machine.disk} GB disk"
+    )
+    adapter.up()
+    inventory_path, inventory = _vm_inventory(ctx, adapter)
+    users = _vm_users(inventory)
+
+    probe = guest.parse_probe(adapter.run_in_guest(guest.PROBE_COMMAND))
+    payload["guest"] = probe.as_dict()
+    out.info(
+        f"  guest: {probe.memory_mib} MiB RAM, "
+        + (f"{probe.disk_gib:.1f} GB disk" if probe.disk_gib is not None else "disk unknown")
+    )
+    for warning in guest.compare(machine, probe):
+        out.warn(warning)
+
+    role_vars = ctx.settings.role_vars()
+    if "docker_users" not in role_vars and users:
+        role_vars["docker_users"] = users
+    out.step("converge (playbooks/site.yml)")
+    result = _converge(ctx, inventory=inventory_path, extravars=role_vars)
+    payload["converge"] = result.as_dict()
+    result.raise_for_status()
+
+    if run_checks:
+        checked = _verify(
+            ctx, inventory=inventory_path, pattern="all", role_vars=role_vars, default_users=users
+        )
+        payload["verify"] = checked.as_dict()
+        checked.raise_for_status()
+
+
+def _require_inventory(inventory: str) -> Path:
+    path = Path(inventory).expanduser()
+    if not path.exists():
+        raise UsageError(f"-i {inventory}: inventory not found")
+    return path.resolve()
+
+
+def cmd_apply(
+    ctx: Context,
+    *,
+    inventory: str,
+    limit: str | None,
+    extra_vars: Sequence[str],
+    check: bool,
+    diff: bool,
+) -> None:
+    inventory_path = _require_inventory(inventory)
+    role_vars = ctx.settings.role_vars()
+    role_vars.update(runner.parse_extra_vars(extra_vars))
+    mode = " in check mode" if check else ""
+    ctx.out.step(
+        f"apply playbooks/site.yml to {inventory}{mode}" + (f" (limit {limit})" if limit else "")
+    )
+    result = _converge(
+        ctx, inventory=inventory_path, extravars=role_vars, limit=limit, check=check, diff=diff
+    )
+    ctx.payload["apply"] = result.as_dict()
+    result.raise_for_status()
+
+
+def cmd_verify(
+    ctx: Context,
+    *,
+    inventory: str | None,
+    limit: str | None,
+    extra_vars: Sequence[str],
+) -> None:
+    role_vars = ctx.settings.role_vars()
+    role_vars.update(runner.parse_extra_vars(extra_vars))
+    default_users: list[str] = []
+    if inventory is None:
+        adapter = ctx.vagrant()
+        _require_running(adapter)
+        inventory_path, vm_inventory = _vm_inventory(ctx, adapter)
+        default_users = _vm_users(vm_inventory)
+    else:
+        inventory_path = _require_inventory(inventory)
+    result = _verify(
+        ctx,
+        inventory=inventory_path,
+        pattern=limit or "all",
+        role_vars=role_vars,
+        default_users=default_users,
+    )
+    ctx.payload["verify"] = result.as_dict()
+    result.raise_for_status()
+
+
+def cmd_status(ctx: Context) -> None:
+    statuses = ctx.vagrant().status()
+    rows = [{"name": s.name, "state": s.state, "provider": s.provider} for s in statuses]
+    ctx.out.table(rows, ["name", "state", "provider"])
+    ctx.payload["machines"] = rows
+
+
+def cmd_ssh(ctx: Context, *, command: str | None) -> None:
+    adapter = ctx.vagrant()
+    _require_running(adapter)
+    if ctx.out.json_mode and command is None:
+        raise UsageError("provision ssh --json needs -c COMMAND")
+    # --json: the command's output goes into the document, not around it
+    code, stdout, stderr = adapter.ssh(command, capture=ctx.out.json_mode)
+    ctx.payload["ssh"] = {"command": command, "exit_status": code}
+    if ctx.out.json_mode:
+        ctx.payload["ssh"].update(stdout=stdout, stderr=stderr)
+    if code != 0:
+        what = f"`{command}`" if command else "the ssh session"
+        raise RunFailedError(f"{what} exited with status {code}")
+
+
+def cmd_halt(ctx: Context) -> None:
+    adapter = ctx.vagrant()
+    statuses = adapter.status()
+    if not any(s.created for s in statuses):
+        ctx.out.info("nothing to halt: the VM is not created")
+        ctx.payload.update(halted=False, state="not_created")
+        return
+    ctx.out.step("vagrant halt")
+    adapter.halt()
+    after = adapter.status()
+    state = after[0].state if after else "unknown"
+    ctx.out.info(f"  the VM is halted (state: {state})")
+    ctx.payload.update(halted=True, state=state)
+
+
+def cmd_destroy(ctx: Context, *, force: bool, confirm: Callable[[str], bool] | None = None) -> None:
+    adapter = ctx.vagrant()
+    statuses = adapter.status()
+    if not any(s.created for s in statuses):
+        ctx.out.info("nothing to destroy: the VM is not created")
+        ctx.payload.update(destroyed=False, state="not_created")
+        return
+    if not force:
+        if not sys.stdin.isatty():
+            raise UsageError("destroy needs --force when not run on a terminal")
+        ask = confirm or _ask
+        names = ", ".join(s.name for s in statuses)
+        if not ask(f"Destroy the VM {names} and its disk in {adapter.dotfile_dir}? [y/N] "):
+            raise ProvisionError("destroy cancelled: nothing was destroyed")
+    ctx.out.step("vagrant destroy")
+    adapter.destroy()
+    inventory = adapter.dotfile_dir / "provision" / "inventory.yml"
+    inventory.unlink(missing_ok=True)
+    ctx.out.info("  the VM is destroyed")
+    ctx.payload.update(destroyed=True, state="not_created")
+
+
+def _ask(prompt: str) -> bool:
+    try:
+        answer = input(prompt)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")

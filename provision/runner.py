@@ -1,0 +1,467 @@
+"""The one adapter on ansible-runner: every Ansible run goes through :func:`run_playbook`.
+
+Each run gets a fresh private_data_dir (ansible-runner re-reads ``env/extravars`` and
+``env/envvars`` left in an old one), the virtualenv's ``bin`` first on ``PATH`` (so
+``ansible-playbook`` is the one installed with provision), and ``ANSIBLE_CONFIG`` pointing at the
+shipped ``ansible.cfg``. Results come from ansible-runner's ``status``, ``rc`` and ``stats`` and
+its structured events, never from parsing Ansible's text output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from provision.errors import (
+    InterruptedRunError,
+    ProvisionError,
+    RunFailedError,
+    UnreachableError,
+    one_line,
+)
+from provision.paths import DataPaths
+
+log = logging.getLogger("provision.runner")
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # Ansible colours its text through the pty
+
+_TASK_RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task's outcome on one host, as reported live."""
+
+    host: str
+    task: str
+    status: str  # ok | changed | failed | ignored | skipped | unreachable
+    duration: float | None = None
+    message: str = ""
+    diff: str = ""  # Ansible's own rendering, only in --diff runs
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ok": self.ok,
+            "changed": self.changed,
+            "failed": self.failed,
+            "unreachable": self.unreachable,
+            "skipped": self.skipped,
+            "rescued": self.rescued,
+            "ignored": self.ignored,
+        }
+
+
+@dataclass
+class RunResult:
+    """What one ``ansible-playbook`` run did."""
+
+    status: str
+    rc: int
+    hosts: list[HostRecap]
+    elapsed: float
+    check: bool = False
+    failures: list[TaskResult] = field(default_factory=list)
+    changes: list[TaskResult] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    error_lines: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "rc": self.rc,
+            "check": self.check,
+            "elapsed": round(self.elapsed, 2),
+            "changed": self.changed,
+            "hosts": [h.as_dict() for h in self.hosts],
+            "failures": [
+                {"host": f.host, "task": f.task, "message": f.message} for f in self.failures
+            ],
+            # with --check: the drift, what a real run would change
+            "changes": [{"host": c.host, "task": c.task, "diff": c.diff} for c in self.changes],
+            "unreachable": dict(self.unreachable),
+        }
+
+    def raise_for_status(self) -> None:
+        """Turn a failed run into the matching domain error."""
+        if self.status == "canceled":
+            raise InterruptedRunError("interrupted: the Ansible run was cancelled")
+        unreachable_hosts = [h.host for h in self.hosts if h.unreachable]
+        if unreachable_hosts:
+            first = unreachable_hosts[0]
+            why = self.unreachable.get(first, "")
+            more = len(unreachable_hosts) - 1
+            others = f" (and {more} more)" if more else ""
+            raise UnreachableError(
+                f"host {first}{others} unreachable" + (f": {why}" if why else ""),
+                detail="\n".join(f"{h}: {m}" for h, m in self.unreachable.items()),
+            )
+        failed_hosts = [h.host for h in self.hosts if h.failed]
+        if failed_hosts:
+            first_failure = self.failures[0] if self.failures else None
+            where = (
+                f": {first_failure.host}: {first_failure.task}: {first_failure.message}"
+                if first_failure
+                else ""
+            )
+            raise RunFailedError(
+                f"a task failed on {', '.join(failed_hosts)}{where}",
+                detail="\n".join(f"{f.host}: {f.task}: {f.message}" for f in self.failures),
+            )
+        if self.status == "timeout":
+            raise RunFailedError("the Ansible run timed out")
+        if self.status != "successful" or self.rc != 0:
+            reason = self.error_lines[0] if self.error_lines else f"exit status {self.rc}"
+            if self.rc == 127:
+                reason = "ansible-playbook was not found: reinstall provision"
+            raise RunFailedError(
+                f"ansible-playbook failed: {reason}", detail="\n".join(self.error_lines)
+            )
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    for key in ("msg", "stderr", "module_stderr", "reason"):
+        value = res.get(key)
+        if value:
+            return one_line(str(value))[:300]
+    if res.get("rc"):
+        return f"exit status {res['rc']}"
+    return ""
+
+
+def _task_name(data: Mapping[str, Any]) -> str:
+    task = str(data.get("task") or data.get("name") or "").strip()
+    role = str(data.get("role") or "").strip()
+    if role and not task.startswith(f"{role} : "):
+        return f"{role} : {task}"
+    return task
+
+
+class _EventCollector:
+    """ansible-runner ``event_handler``: live task lines and failure details."""
+
+    def __init__(
+        self, on_task: Callable[[TaskResult], None] | None, on_text: Callable[[str], None] | None
+    ) -> None:
+        self.on_task = on_task
+        self.on_text = on_text
+        self.failures: list[TaskResult] = []
+        self.changes: list[TaskResult] = []
+        self.unreachable: dict[str, str] = {}
+        self.error_lines: list[str] = []
+        self.stats: dict[str, Any] | None = None
+        self._pending_diff: dict[str, str] = {}
+
+    def __call__(self, event: Mapping[str, Any]) -> bool:
+        name = str(event.get("event", ""))
+        data: Mapping[str, Any] = event.get("event_data") or {}
+        stdout = str(event.get("stdout") or "")
+        if self.on_text is not None and stdout:
+            self.on_text(stdout)
+        if name in ("verbose", "error") and stdout:
+            for line in _ANSI.sub("", stdout).splitlines():
+                stripped = line.strip()
+                if stripped.startswith(("ERROR!", "[ERROR]")):
+                    self.error_lines.append(one_line(stripped))
+        if name == "playbook_on_stats":
+            self.stats = dict(data)
+        if name == "runner_on_file_diff":
+            rendered = render_diff(data.get("diff"))
+            if rendered:
+                host_name = str(data.get("host", "?"))
+                self._pending_diff[host_name] = self._pending_diff.get(host_name, "") + rendered
+        status = _TASK_RESULT_EVENTS.get(name)
+        if status is not None:
+            res: Mapping[str, Any] = data.get("res") or {}
+            host = str(data.get("host", "?"))
+            if status == "ok" and res.get("changed"):
+                status = "changed"
+            if status == "failed" and data.get("ignore_errors"):
+                status = "ignored"
+            diff = self._pending_diff.pop(host, "")
+            result = TaskResult(
+                host=host,
+                task=_task_name(data),
+                status=status,
+                duration=_float(data.get("duration")),
+                message=_message(res) if status in ("failed", "unreachable", "ignored") else "",
+                diff=diff,
+            )
+            if status == "changed":
+                self.changes.append(result)
+            if status == "failed":
+                self.failures.append(result)
+            elif status == "unreachable":
+                self.unreachable.setdefault(host, result.message)
+            if self.on_task is not None:
+                self.on_task(result)
+        # ansible-runner drops the event (and r.stats ends up None) unless this is truthy.
+        return True
+
+
+def render_diff(diff: Any) -> str:
+    """Unified text of a ``runner_on_file_diff`` event's ``diff`` (a dict or a list of them)."""
+    import difflib
+    import json
+
+    items = diff if isinstance(diff, list) else [diff]
+    parts: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("prepared"):
+            parts.append(str(item["prepared"]))
+            continue
+        if "before" not in item and "after" not in item:
+            continue
+
+        def text(value: Any) -> str:
+            if isinstance(value, str):
+                return value
+            return json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"
+
+        before, after = text(item.get("before", "")), text(item.get("after", ""))
+        if before == after:
+            continue
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=str(item.get("before_header", "before")),
+            tofile=str(item.get("after_header", "after")),
+        )
+        parts.append("".join(line if line.endswith("\n") else line + "\n" for line in lines))
+    return "".join(parts)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _recap(stats: Mapping[str, Any] | None) -> list[HostRecap]:
+    if not stats:
+        return []
+
+    def count(key: str, host: str) -> int:
+        return int((stats.get(key) or {}).get(host, 0))
+
+    hosts: set[str] = set()
+    for key in ("processed", "ok", "changed", "failures", "dark", "skipped"):
+        hosts.update((stats.get(key) or {}).keys())
+    return [
+        HostRecap(
+            host=host,
+            ok=count("ok", host),
+            changed=count("changed", host),
+            failed=count("failures", host),
+            unreachable=count("dark", host),
+            skipped=count("skipped", host),
+            rescued=count("rescued", host),
+            ignored=count("ignored", host),
+        )
+        for host in sorted(hosts)
+    ]
+
+
+def ansible_env(paths: DataPaths, *, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for Ansible and for tools that read Ansible's config (testinfra)."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    env = {
+        "PATH": venv_bin + (os.pathsep + path if path else ""),
+        "ANSIBLE_CONFIG": str(paths.ansible_cfg),
+        "ANSIBLE_ROLES_PATH": str(paths.roles),
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+    }
+    if extra:
+        env.update(extra)
+    return env
+
+
+@contextmanager
+def _cancel_on_sigint() -> Iterator[Callable[[], bool]]:
+    """First Ctrl-C asks ansible-runner to stop the run; a second one raises at once."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_playbook(
+    *,
+    paths: DataPaths,
+    playbook: Path,
+    inventory: Path,
+    extravars: Mapping[str, Any] | None = None,
+    limit: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    verbosity: int = 0,
+    on_task: Callable[[TaskResult], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
+    keep_artifacts: bool = False,
+    envvars: Mapping[str, str] | None = None,
+) -> RunResult:
+    """Run ``playbook`` against ``inventory`` and return what happened (does not raise on a
+    failed run: call :meth:`RunResult.raise_for_status` after reporting)."""
+    if not playbook.is_file():
+        raise ProvisionError(f"playbook {playbook} not found: reinstall provision")
+    if not inventory.exists():
+        raise ProvisionError(f"inventory {inventory} not found", exit_code=2)
+    try:
+        import ansible_runner
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ProvisionError(f"ansible-runner is not installed: {exc}") from exc
+
+    cmdline: list[str] = []
+    if check:
+        cmdline.append("--check")
+    if diff:
+        cmdline.append("--diff")
+
+    private_data_dir = Path(tempfile.mkdtemp(prefix="provision-ansible-"))
+    collector = _EventCollector(on_task, on_text)
+    env = ansible_env(paths, extra=envvars)
+    started = time.monotonic()
+    log.info(
+        "$ ansible-playbook -i %s %s%s%s (private_data_dir %s)",
+        inventory,
+        playbook,
+        f" --limit {limit}" if limit else "",
+        (" " + " ".join(cmdline)) if cmdline else "",
+        private_data_dir,
+    )
+    try:
+        with _cancel_on_sigint() as cancelled:
+            runner = ansible_runner.run(
+                private_data_dir=str(private_data_dir),
+                project_dir=str(playbook.parent),
+                playbook=playbook.name,
+                inventory=str(inventory.resolve()),
+                extravars=dict(extravars or {}),
+                envvars=env,
+                limit=limit,
+                verbosity=verbosity or None,
+                cmdline=" ".join(cmdline) or None,
+                quiet=True,
+                event_handler=collector,
+                cancel_callback=cancelled,
+            )
+        # r.stats reads the job events from the artifacts: before they are removed.
+        stats = runner.stats if runner.stats is not None else collector.stats
+        status, rc = str(runner.status), runner.rc
+    finally:
+        if keep_artifacts:
+            log.warning("ansible-runner artifacts kept in %s", private_data_dir)
+        else:
+            shutil.rmtree(private_data_dir, ignore_errors=True)
+    elapsed = time.monotonic() - started
+
+    return RunResult(
+        status=status,
+        rc=int(rc if rc is not None else -1),
+        hosts=_recap(stats),
+        elapsed=elapsed,
+        check=check,
+        failures=collector.failures,
+        changes=collector.changes,
+        unreachable=collector.unreachable,
+        error_lines=collector.error_lines,
+    )
+
+
+def parse_extra_vars(items: Sequence[str]) -> dict[str, Any]:
+    """``-e`` values: ``KEY=VALUE`` (VALUE read as JSON when it is JSON, else a string),
+    ``@FILE`` (YAML or JSON) or an inline JSON/YAML mapping, like ``ansible-playbook -e``."""
+    import json
+
+    import yaml
+
+    result: dict[str, Any] = {}
+    for item in items:
+        if item.startswith("@"):
+            path = Path(item[1:]).expanduser()
+            try:
+                loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise ProvisionError(
+                    f"-e {item}: cannot read {path}: {exc.strerror}", exit_code=2
+                ) from None
+            except yaml.YAMLError as exc:
+                raise ProvisionError(
+                    f"-e {item}: not YAML/JSON: {one_line(str(exc))}", exit_code=2
+                ) from None
+            if not isinstance(loaded, dict):
+                raise ProvisionError(f"-e {item}: must hold a mapping of variables", exit_code=2)
+            result.update(loaded)
+        elif item.lstrip().startswith("{"):
+            try:
+                loaded = yaml.safe_load(item)
+            except yaml.YAMLError as exc:
+                raise ProvisionError(
+                    f"-e {item!r}: not a JSON/YAML mapping: {one_line(str(exc))}", exit_code=2
+                ) from None
+            if not isinstance(loaded, dict):
+                raise ProvisionError(f"-e {item!r}: not a mapping", exit_code=2)
+            result.update(loaded)
+        else:
+            key, sep, value = item.partition("=")
+            key = key.strip()
+            if not sep or not key.isidentifier():
+                raise ProvisionError(
+                    f"-e {item!r}: expected KEY=VALUE, @FILE or a JSON object", exit_code=2
+                )
+            try:
+                result[key] = json.loads(value)
+            except ValueError:
+                result[key] = value
+    return result

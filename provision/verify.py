@@ -1,0 +1,457 @@
+"""Host checks: the shared pytest-testinfra checks and the notes walkthrough.
+
+The shared checks (``provision/checks/``, also molecule's verifier and the end-to-end tests')
+run in a pytest subprocess against an Ansible inventory; their expectations (users, key
+fingerprint, daemon options) are handed over in a JSON file named by
+``PROVISION_CHECKS_EXPECT``. Per-check results come from pytest's JUnit XML report.
+
+The walkthrough does what the user's notes do, as the target user, through testinfra:
+``docker pull``, ``images``, ``ps``, ``run -d``, ``exec``, ``logs``, ``stop``, ``rm``, ``rmi``,
+each reported.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from xml.etree import ElementTree
+
+from provision import proc
+from provision.checks.expectations import (
+    EXPECT_ENV,
+    Expectations,
+    normalize_fingerprint,
+)
+from provision.errors import ProvisionError, RunFailedError, UnreachableError, one_line
+from provision.paths import DataPaths, checks_dir
+from provision.runner import ansible_env
+
+WALKTHROUGH_STEPS: Final = ("pull", "images", "ps", "run -d", "exec", "logs", "stop", "rm", "rmi")
+_READY: Final = "provision-walkthrough-ready"
+_EXEC_OK: Final = "provision-exec-ok"
+
+
+def expectations_from_role_vars(
+    role_vars: Mapping[str, Any],
+    *,
+    role_defaults: Mapping[str, Any] | None = None,
+    default_users: Sequence[str] = (),
+) -> Expectations:
+    """What the shared checks expect, from the docker role's variables (``docker_*``): the
+    values the run passed, else the role's defaults (a default that is a Jinja expression is
+    left to the checks' own default)."""
+    defaults = role_defaults or {}
+
+    def pick(name: str) -> Any:
+        if f"docker_{name}" in role_vars:
+            return role_vars[f"docker_{name}"]
+        value = defaults.get(name)
+        return None if isinstance(value, str) and "{{" in value else value
+
+    base = Expectations()
+    users = pick("users")
+    if not isinstance(users, list):
+        users = list(default_users) or None
+    fingerprint = pick("apt_key_fingerprint")
+    daemon = pick("daemon_options")
+    daemon_options = dict(daemon) if isinstance(daemon, dict) else dict(base.daemon_options)
+    # the role writes these two lists into daemon.json too (omitted when empty)
+    for var, key in (
+        ("registry_mirrors", "registry-mirrors"),
+        ("insecure_registries", "insecure-registries"),
+    ):
+        value = pick(var)
+        if isinstance(value, list) and value:
+            daemon_options[key] = [str(v) for v in value]
+    packages = pick("packages")
+    return Expectations(
+        users=None if users is None else tuple(str(u) for u in users),
+        key_fingerprint=(
+            normalize_fingerprint(str(fingerprint)) if fingerprint else base.key_fingerprint
+        ),
+        daemon_options=daemon_options,
+        packages=tuple(str(p) for p in packages) if isinstance(packages, list) else base.packages,
+    )
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    outcome: str  # passed | failed | error | skipped
+    message: str = ""
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepResult:
+    host: str
+    name: str
+    command: str
+    outcome: str  # passed | failed | skipped
+    detail: str = ""
+    duration: float = 0.0
+
+
+@dataclass
+class VerifyResult:
+    checks: list[CheckOutcome] = field(default_factory=list)
+    walkthrough: list[StepResult] = field(default_factory=list)
+    elapsed: float = 0.0
+    checks_exit: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.checks_exit == 0
+            and all(c.outcome in ("passed", "skipped") for c in self.checks)
+            and all(s.outcome != "failed" for s in self.walkthrough)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "elapsed": round(self.elapsed, 2),
+            "checks": [c.__dict__ for c in self.checks],
+            "walkthrough": [s.__dict__ for s in self.walkthrough],
+        }
+
+    def raise_for_status(self) -> None:
+        failed_checks = [c for c in self.checks if c.outcome in ("failed", "error")]
+        failed_steps = [s for s in self.walkthrough if s.outcome == "failed"]
+        if failed_checks:
+            first = failed_checks[0]
+            raise RunFailedError(
+                f"{len(failed_checks)} host check(s) failed, first: {first.name}: "
+                + clip(first.message, 300),
+                detail="\n".join(f"{c.name}: {c.message}" for c in failed_checks),
+            )
+        if failed_steps:
+            first_step = failed_steps[0]
+            raise RunFailedError(
+                f"walkthrough failed on {first_step.host} at `{first_step.command}`: "
+                + clip(first_step.detail, 300)
+            )
+        if self.checks_exit not in (0,):
+            raise RunFailedError(
+                f"the host checks did not run (pytest exit status {self.checks_exit})"
+            )
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten ``text`` keeping its start (what failed) and its end (usually why)."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    return f"{text[:head]} ... {text[-(limit - head - 5) :]}"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared checks through pytest
+
+
+def parse_junit(xml_text: str) -> list[CheckOutcome]:
+    """Per-test outcomes from a pytest JUnit XML report."""
+    root = ElementTree.fromstring(xml_text)  # noqa: S314 - our own pytest wrote it
+    outcomes: list[CheckOutcome] = []
+    for case in root.iter("testcase"):
+        name = case.get("name", "?")
+        classname = case.get("classname", "")
+        module = classname.rsplit(".", 1)[-1] if classname else ""
+        full = f"{module}::{name}" if module else name
+        duration = float(case.get("time", "0") or 0)
+        outcome, message = "passed", ""
+        for tag, kind in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+            element = case.find(tag)
+            if element is not None:
+                outcome = kind
+                message = one_line(element.get("message") or element.text or "")[:4000]
+                break
+        outcomes.append(CheckOutcome(full, outcome, message, duration))
+    return outcomes
+
+
+def resolve_hosts(inventory: Path, pattern: str, *, env: Mapping[str, str]) -> list[str]:
+    """The inventory hosts a pattern (``all``, a group, ``a,b``, globs) selects."""
+    with _environ(env):
+        from testinfra.utils.ansible_runner import AnsibleRunner
+
+        runner = AnsibleRunner(str(inventory))
+        try:
+            hosts: list[str] = []
+            for part in (p.strip() for p in pattern.split(",")):
+                if part:
+                    hosts.extend(h for h in runner.get_hosts(part) if h not in hosts)
+        except RuntimeError as exc:
+            raise ProvisionError(f"inventory {inventory}: {exc}", exit_code=2) from None
+        except Exception as exc:
+            raise ProvisionError(
+                f"inventory {inventory} could not be read: {one_line(str(exc))[:300]}",
+                exit_code=2,
+            ) from None
+    if not hosts:
+        raise ProvisionError(f"no hosts in {inventory} match {pattern!r}", exit_code=2)
+    return hosts
+
+
+def probe_hosts(*, paths: DataPaths, inventory: Path, hosts: Sequence[str]) -> None:
+    """Fail with exit 4 before checking when a host cannot be reached over SSH."""
+    unreachable: dict[str, str] = {}
+    with _environ(ansible_env(paths)):
+        import testinfra
+
+        for name in hosts:
+            host = testinfra.get_host(f"ansible://{name}", ansible_inventory=str(inventory))
+            try:
+                result = host.run("true")
+            except Exception as exc:  # testinfra raises on ssh's exit status 255
+                unreachable[name] = _exception_reason(exc)
+                continue
+            if result.rc != 0:
+                reason = one_line(result.stderr or result.stdout)[:300]
+                unreachable[name] = reason or f"ssh exit status {result.rc}"
+    if unreachable:
+        first, why = next(iter(unreachable.items()))
+        more = f" (and {len(unreachable) - 1} more)" if len(unreachable) > 1 else ""
+        raise UnreachableError(
+            f"host {first}{more} unreachable: {why}",
+            detail="\n".join(f"{h}: {m}" for h, m in unreachable.items()),
+        )
+
+
+def run_shared_checks(
+    *,
+    paths: DataPaths,
+    inventory: Path,
+    hosts: Sequence[str],
+    expectations: Expectations,
+    verbose: bool = False,
+    on_text: Callable[[str], None] | None = None,
+) -> tuple[int, list[CheckOutcome]]:
+    tests = checks_dir()
+    if not any(tests.glob("test_*.py")):
+        raise ProvisionError(f"the shared host checks were not found in {tests}: reinstall")
+    workdir = Path(tempfile.mkdtemp(prefix="provision-checks-"))
+    try:
+        expect_file = workdir / "expect.json"
+        expect_file.write_text(expectations.to_json(), encoding="utf-8")
+        ini = workdir / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")  # not the caller's project config
+        junit = workdir / "junit.xml"
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(tests),
+            "-c",
+            str(ini),
+            "--rootdir",
+            str(tests),
+            "-p",
+            "no:cacheprovider",
+            "--hosts=" + ",".join(f"ansible://{h}" for h in hosts),
+            f"--ansible-inventory={inventory}",
+            f"--junitxml={junit}",
+            "-o",
+            "junit_family=xunit2",
+            "-v" if verbose else "-q",
+        ]
+        env = dict(os.environ)
+        env.update(ansible_env(paths, extra={EXPECT_ENV: str(expect_file)}))
+        result = proc.run(argv=argv, env=env, cwd=workdir)
+        if on_text is not None:
+            on_text(result.stdout + result.stderr)
+        outcomes = parse_junit(junit.read_text(encoding="utf-8")) if junit.is_file() else []
+        if not outcomes and result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
+            raise RunFailedError(
+                f"the host checks did not run (pytest exit status {result.returncode}): {tail[0]}",
+                detail=result.stdout + result.stderr,
+            )
+        return result.returncode, outcomes
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The walkthrough
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Temporarily set environment variables (testinfra reads ANSIBLE_CONFIG and PATH)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+class _Docker:
+    """Runs ``docker`` on one host as one user."""
+
+    def __init__(self, host: Any, user: str | None) -> None:
+        self.host = host
+        self.user = user
+
+    def shown(self, args: Sequence[str]) -> str:
+        return shlex.join(["docker", *args])
+
+    def run(self, args: Sequence[str]) -> Any:
+        if self.user:
+            template = "sudo -n -H -u %s -- docker" + " %s" * len(args)
+            return self.host.run(template, self.user, *args)
+        template = "docker" + " %s" * len(args)
+        return self.host.run(template, *args)
+
+
+def _walk_one_host(
+    host_name: str,
+    host: Any,
+    *,
+    user: str | None,
+    image: str,
+    on_step: Callable[[StepResult], None],
+) -> list[StepResult]:
+    try:
+        login = str(host.check_output("id -un")).strip()
+    except Exception as exc:
+        raise UnreachableError(
+            f"host {host_name} unreachable for the walkthrough: {_exception_reason(exc)}"
+        ) from None
+    # As the target user: directly when we log in as that user (proves docker works without
+    # sudo), else through `sudo -u USER`, which starts a fresh login with its groups.
+    docker = _Docker(host, None if not user or user == login else user)
+    name = f"provision-walkthrough-{secrets.token_hex(3)}"
+    existed = docker.run(["image", "inspect", image]).rc == 0
+
+    def check_pull(r: Any) -> str | None:
+        return None if r.rc == 0 else _err(r)
+
+    def check_images(r: Any) -> str | None:
+        if r.rc != 0:
+            return _err(r)
+        return None if r.stdout.strip() else f"{image} is not listed"
+
+    def check_run(r: Any) -> str | None:
+        if r.rc != 0:
+            return _err(r)
+        running = docker.run(["inspect", "--format", "{{.State.Running}}", name])
+        return None if running.stdout.strip() == "true" else "the container is not running"
+
+    def check_exec(r: Any) -> str | None:
+        if r.rc != 0:
+            return _err(r)
+        return None if r.stdout.strip() == _EXEC_OK else f"unexpected output {r.stdout!r}"
+
+    def check_logs(r: Any) -> str | None:
+        if r.rc != 0:
+            return _err(r)
+        return None if _READY in r.stdout + r.stderr else f"{_READY!r} not in the logs"
+
+    def check_ok(r: Any) -> str | None:
+        return None if r.rc == 0 else _err(r)
+
+    steps: list[tuple[str, list[str], Callable[[Any], str | None]]] = [
+        ("pull", ["pull", "--quiet", image], check_pull),
+        ("images", ["images", "--format", "{{.Repository}}:{{.Tag}}", image], check_images),
+        ("ps", ["ps", "--all", "--format", "{{.Names}}"], check_ok),
+        (
+            "run -d",
+            ["run", "-d", "--name", name, image, "sh", "-c", f"echo {_READY}; exec sleep 600"],
+            check_run,
+        ),
+        ("exec", ["exec", name, "echo", _EXEC_OK], check_exec),
+        ("logs", ["logs", name], check_logs),
+        ("stop", ["stop", "--time", "1", name], check_ok),
+        ("rm", ["rm", name], check_ok),
+        ("rmi", ["rmi", image], check_ok),
+    ]
+    results: list[StepResult] = []
+    failed = False
+    try:
+        for step, args, check in steps:
+            shown = docker.shown(args)
+            if failed:
+                result = StepResult(host_name, step, shown, "skipped", "an earlier step failed")
+            elif step == "rmi" and existed:
+                result = StepResult(
+                    host_name,
+                    step,
+                    shown,
+                    "skipped",
+                    f"{image} was on the host before the walkthrough",
+                )
+            else:
+                started = time.monotonic()
+                problem = check(docker.run(args))
+                if step == "logs" and problem:
+                    time.sleep(1.0)  # the first log line may not be flushed yet
+                    problem = check(docker.run(args))
+                result = StepResult(
+                    host_name,
+                    step,
+                    shown,
+                    "failed" if problem else "passed",
+                    problem or "",
+                    round(time.monotonic() - started, 2),
+                )
+                failed = bool(problem)
+            results.append(result)
+            on_step(result)
+    finally:
+        if failed:
+            docker.run(["rm", "--force", name])
+    return results
+
+
+def _exception_reason(exc: Exception) -> str:
+    """testinfra raises ``RuntimeError(CommandResult)`` when ssh itself fails: use its stderr."""
+    result = exc.args[0] if exc.args else None
+    stderr = getattr(result, "stderr", None)
+    return one_line(str(stderr) if stderr else str(exc))[:300]
+
+
+def _err(result: Any) -> str:
+    text = (result.stderr or result.stdout or "").strip()
+    return clip(one_line(text), 600) or f"exit status {result.rc}"
+
+
+def run_walkthrough(
+    *,
+    paths: DataPaths,
+    inventory: Path,
+    hosts: Sequence[str],
+    users: Mapping[str, str],
+    image: str,
+    on_step: Callable[[StepResult], None],
+) -> list[StepResult]:
+    """The notes walkthrough on each host as ``users[host]`` (the login user when empty)."""
+    results: list[StepResult] = []
+    with _environ(ansible_env(paths)):
+        import testinfra
+
+        for host_name in hosts:
+            host = testinfra.get_host(f"ansible://{host_name}", ansible_inventory=str(inventory))
+            results += _walk_one_host(
+                host_name,
+                host,
+                user=users.get(host_name) or None,
+                image=image,
+                on_step=on_step,
+            )
+    return results

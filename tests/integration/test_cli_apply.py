@@ -1,0 +1,300 @@
+"""`provision apply` and `provision verify` over real SSH against test-bed hosts.
+
+Needs the test bed (`python -m testbed up`): hosts are systemd containers with sshd on a
+127.0.0.1 port, the role's repository/key/mirror variables come from `python -m testbed vars`.
+Each test module starts its own hosts and removes them afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provision.verify import WALKTHROUGH_STEPS
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+# The release besides focal: Debian first (another distribution, the role's other branch).
+# PROVISION_TEST_OTHER_RELEASE picks one explicitly.
+OTHER_RELEASES = ("bookworm", "jammy", "noble", "trixie", "resolute")
+
+
+def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "testbed", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def provision(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).parent / "provision"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "provision"]
+    return subprocess.run(
+        [*argv, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def result_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The --json document (the one JSON object on stdout)."""
+    try:
+        document = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON on stdout (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    assert isinstance(document, dict)
+    return document
+
+
+@dataclass(frozen=True)
+class BedHost:
+    name: str
+    release: str
+    address: str
+    port: int
+    user: str
+    identity_file: str
+    inventory: Path
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "ssh",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "BatchMode=yes",
+                "-i",
+                self.identity_file,
+                "-p",
+                str(self.port),
+                f"{self.user}@{self.address}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def status() -> dict[str, Any]:
+    proc = run_testbed("status", timeout=120)
+    if proc.returncode != 0:
+        message = f"the test bed is not ready (python -m testbed up): {proc.stderr[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    document = json.loads(proc.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("provision-cli")
+
+
+@pytest.fixture(scope="module")
+def role_vars(status: dict[str, Any], workdir: Path) -> Path:
+    proc = run_testbed("vars", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    path = workdir / "testbed-vars.json"
+    path.write_text(proc.stdout, encoding="utf-8")
+    return path
+
+
+def start_host(release: str, workdir: Path) -> BedHost:
+    name = f"cli{os.getpid() % 100000}{release[:3]}"
+    proc = run_testbed("hosts", "start", f"{name}={release}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (info,) = json.loads(proc.stdout)
+    inventory = workdir / f"{name}.json"
+    inv = run_testbed("hosts", "inventory", name, timeout=120)
+    assert inv.returncode == 0, inv.stderr
+    inventory.write_text(inv.stdout, encoding="utf-8")
+    return BedHost(
+        name=info["name"],
+        release=release,
+        address=info["address"],
+        port=int(info["port"]),
+        user=info["user"],
+        identity_file=info["identity_file"],
+        inventory=inventory,
+    )
+
+
+@pytest.fixture(scope="module")
+def focal(status: dict[str, Any], workdir: Path) -> Iterator[BedHost]:
+    host = start_host("focal", workdir)
+    try:
+        yield host
+    finally:
+        run_testbed("hosts", "stop", host.name, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def other(status: dict[str, Any], workdir: Path) -> Iterator[BedHost]:
+    available = set(status.get("releases_in_repository", [])) & set(status.get("images", {}))
+    wanted = os.environ.get("PROVISION_TEST_OTHER_RELEASE")
+    candidates = (wanted,) if wanted else OTHER_RELEASES
+    release = next((r for r in candidates if r in available), None)
+    if release is None:
+        message = f"the test bed has no release besides focal (has {sorted(available)})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    host = start_host(release, workdir)
+    try:
+        yield host
+    finally:
+        run_testbed("hosts", "stop", host.name, timeout=300)
+
+
+# What a converge would change, read straight from the host (not through provision).
+STATE_PROBE = (
+    "dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' | sort; "
+    "ls -la --time-style=+%s /etc/apt/sources.list.d /etc/apt/keyrings /etc/docker 2>&1; "
+    "getent group docker; cat /etc/docker/daemon.json 2>&1; "
+    "systemctl is-active docker 2>&1 || true"
+)
+
+
+def test_check_mode_on_a_fresh_host_changes_nothing(
+    focal: BedHost, role_vars: Path, workdir: Path
+) -> None:
+    before = focal.ssh(STATE_PROBE)
+    assert before.returncode == 0, before.stderr
+    proc = provision(
+        "--json",
+        "apply",
+        "-i",
+        str(focal.inventory),
+        "-e",
+        f"@{role_vars}",
+        "--check",
+        "--diff",
+        cwd=workdir,
+    )
+    document = result_of(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert document["apply"]["check"] is True
+    (recap,) = document["apply"]["hosts"]
+    assert recap["failed"] == 0
+    assert recap["unreachable"] == 0
+    after = focal.ssh(STATE_PROBE)
+    assert after.stdout == before.stdout
+    assert focal.ssh("test -e /etc/apt/sources.list.d/docker.sources").returncode == 1
+
+
+def test_apply_converges_a_fresh_focal_host(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    proc = provision("apply", "-i", str(focal.inventory), "-e", f"@{role_vars}", cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    # live task lines, then the recap with the elapsed time
+    assert "changed     " + focal.name in proc.stdout
+    assert "==> recap" in proc.stdout
+    assert f"{focal.name}  ok=" in proc.stdout
+    assert "elapsed " in proc.stdout
+    assert proc.stderr == ""
+    assert focal.ssh("docker --version").returncode == 0
+
+
+def test_second_apply_changes_nothing(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    proc = provision(
+        "--json", "apply", "-i", str(focal.inventory), "-e", f"@{role_vars}", cwd=workdir
+    )
+    document = result_of(proc)
+    assert proc.returncode == 0, proc.stderr
+    (recap,) = document["apply"]["hosts"]
+    assert recap["host"] == focal.name
+    assert recap["changed"] == 0, document["apply"]
+    assert recap["failed"] == 0
+    assert document["apply"]["changed"] == 0
+
+
+def test_verify_passes_with_the_walkthrough(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    proc = provision(
+        "--json", "verify", "-i", str(focal.inventory), "-e", f"@{role_vars}", cwd=workdir
+    )
+    document = result_of(proc)
+    assert proc.returncode == 0, json.dumps(document, indent=1)[-3000:]
+    checks = document["verify"]["checks"]
+    assert checks, "no host checks ran"
+    assert all(c["outcome"] == "passed" for c in checks), checks
+    assert any("hello_world" in c["name"] for c in checks)
+    steps = document["verify"]["walkthrough"]
+    assert [s["name"] for s in steps] == list(WALKTHROUGH_STEPS)
+    assert all(s["outcome"] == "passed" for s in steps), steps
+    assert all(s["host"] == focal.name for s in steps)
+
+
+def test_verify_reports_a_broken_host(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    """A check that would not fail proves nothing: stop docker and verify must say so."""
+    assert focal.ssh("sudo systemctl stop docker.socket docker").returncode == 0
+    try:
+        proc = provision("verify", "-i", str(focal.inventory), "-e", f"@{role_vars}", cwd=workdir)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith("provision: error: ")
+        assert "check(s) failed" in line
+    finally:
+        focal.ssh("sudo systemctl start docker")
+
+
+def test_another_release_converges_and_verifies(
+    other: BedHost, role_vars: Path, workdir: Path
+) -> None:
+    first = provision(
+        "--json", "apply", "-i", str(other.inventory), "-e", f"@{role_vars}", cwd=workdir
+    )
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    assert result_of(first)["apply"]["changed"] > 0
+    second = provision(
+        "--json", "apply", "-i", str(other.inventory), "-e", f"@{role_vars}", cwd=workdir
+    )
+    assert second.returncode == 0, second.stderr
+    assert result_of(second)["apply"]["changed"] == 0
+    verify = provision(
+        "--json", "verify", "-i", str(other.inventory), "-e", f"@{role_vars}", cwd=workdir
+    )
+    assert verify.returncode == 0, verify.stdout[-3000:]
+    assert len(result_of(verify)["verify"]["walkthrough"]) == len(WALKTHROUGH_STEPS)
+
+
+def test_limit_that_matches_no_host(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    proc = provision(
+        "apply",
+        "-i",
+        str(focal.inventory),
+        "-e",
+        f"@{role_vars}",
+        "--limit",
+        "no-such-host",
+        cwd=workdir,
+    )
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    assert "no hosts to target" in line  # Ansible's own reason, without its colour codes
+    assert "\x1b" not in line

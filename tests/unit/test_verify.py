@@ -1,0 +1,144 @@
+"""`provision verify`'s pure parts: expectations for the shared checks and pytest's report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision.checks.expectations import load
+from provision.errors import RunFailedError
+from provision.verify import (
+    CheckOutcome,
+    StepResult,
+    VerifyResult,
+    expectations_from_role_vars,
+    parse_junit,
+)
+
+ROLE_DEFAULTS = {
+    "apt_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88",
+    "daemon_options": {"log-driver": "json-file"},
+    "users": "{{ [ansible_user] }}",
+    "registry_mirrors": [],
+}
+
+
+def test_expectations_from_the_run_variables() -> None:
+    expect = expectations_from_role_vars(
+        {
+            "docker_users": ["ops"],
+            "docker_apt_key_fingerprint": "8c50 67A9",
+            "docker_daemon_options": {"bridge": "none"},
+            "docker_registry_mirrors": ["http://127.0.0.1:5000"],
+            "docker_packages": ["docker-ce"],
+        },
+        role_defaults=ROLE_DEFAULTS,
+    )
+    assert expect.users == ("ops",)
+    assert expect.key_fingerprint == "8C5067A9"
+    # the mirror is checked where the role writes it: daemon.json's registry-mirrors
+    assert expect.daemon_options == {
+        "bridge": "none",
+        "registry-mirrors": ["http://127.0.0.1:5000"],
+    }
+    assert expect.packages == ("docker-ce",)
+
+
+def test_expectations_fall_back_to_role_defaults() -> None:
+    expect = expectations_from_role_vars({}, role_defaults=ROLE_DEFAULTS)
+    assert expect.users is None  # a Jinja default: the checks use the connecting user
+    assert expect.key_fingerprint == "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+    assert expect.daemon_options == {"log-driver": "json-file"}  # empty mirrors: not written
+    vm = expectations_from_role_vars({}, role_defaults=ROLE_DEFAULTS, default_users=["vagrant"])
+    assert vm.users == ("vagrant",)
+
+
+def test_the_shared_checks_read_our_file(tmp_path: Path) -> None:
+    """The file `verify` writes is what provision/checks reads back."""
+    expect = expectations_from_role_vars(
+        {"docker_users": ["ops", "ci"], "docker_daemon_options": {"bridge": "none"}},
+        role_defaults=ROLE_DEFAULTS,
+    )
+    path = tmp_path / "expect.json"
+    path.write_text(expect.to_json(), encoding="utf-8")
+    assert load(str(path)) == expect
+    assert json.loads(path.read_text(encoding="utf-8"))["users"] == ["ops", "ci"]
+
+
+def test_parse_a_real_junit_report(tmp_path: Path) -> None:
+    tests = tmp_path / "test_sample.py"
+    tests.write_text(
+        "import pytest\n"
+        "def test_ok(): pass\n"
+        "def test_bad(): assert 1 == 2, 'one is not two'\n"
+        "def test_skip(): pytest.skip('not here')\n"
+        "@pytest.mark.parametrize('x', ['a'])\n"
+        "def test_param(x): pass\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    junit = tmp_path / "junit.xml"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(tests),
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            "-o",
+            "junit_family=xunit2",
+            "-q",
+        ],
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    outcomes = {o.name: o for o in parse_junit(junit.read_text(encoding="utf-8"))}
+    assert outcomes["test_sample::test_ok"].outcome == "passed"
+    assert outcomes["test_sample::test_bad"].outcome == "failed"
+    assert "one is not two" in outcomes["test_sample::test_bad"].message
+    assert outcomes["test_sample::test_skip"].outcome == "skipped"
+    assert outcomes["test_sample::test_param[a]"].outcome == "passed"
+
+
+def test_verify_result_status() -> None:
+    passed = VerifyResult(
+        checks=[CheckOutcome("c", "passed"), CheckOutcome("s", "skipped")],
+        walkthrough=[StepResult("h", "pull", "docker pull busybox", "passed")],
+    )
+    assert passed.ok
+    passed.raise_for_status()
+    kept_image = VerifyResult(
+        walkthrough=[StepResult("h", "rmi", "docker rmi busybox", "skipped", "was there before")]
+    )
+    assert kept_image.ok
+
+    failed_check = VerifyResult(checks=[CheckOutcome("c", "failed", "boom")], checks_exit=1)
+    with pytest.raises(RunFailedError, match="1 host check"):
+        failed_check.raise_for_status()
+
+    failed_step = VerifyResult(
+        walkthrough=[StepResult("h", "exec", "docker exec x echo", "failed", "no such container")]
+    )
+    with pytest.raises(RunFailedError, match="walkthrough failed on h at `docker exec x echo`"):
+        failed_step.raise_for_status()
+
+
+def test_long_failure_keeps_the_reason_at_its_end() -> None:
+    message = (
+        "docker run --rm hello-world as ops: " + "Pulling fs layer " * 40 + "err: invalid argument"
+    )
+    result = VerifyResult(checks=[CheckOutcome("test_hello_world_as_user", "failed", message)])
+    with pytest.raises(RunFailedError) as caught:
+        result.raise_for_status()
+    assert caught.value.message.endswith("err: invalid argument")
+    assert "test_hello_world_as_user" in caught.value.message
+    assert len(caught.value.message) < 400
