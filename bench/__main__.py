@@ -23,6 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RESULTS = REPO / "bench" / "results"
+FIGURES = ("startup", "noop", "fresh", "fleet")
 
 
 def sh(argv: list[str], *, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -240,18 +241,30 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="one run, fleets of 1-2 hosts: proves the harness works",
     )
+    parser.add_argument(
+        "--only", help=f"comma-separated figures (default all: {','.join(FIGURES)})"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
     runs = 1 if args.quick else args.runs
     fresh_sizes, noop_sizes = ([1, 2], [1, 2]) if args.quick else ([1, 5, 10], [1, 5, 10, 20])
+    chosen = set(args.only.split(",")) if args.only else set(FIGURES)
+    unknown = chosen - set(FIGURES)
+    if unknown:
+        parser.error(
+            f"unknown figure(s): {', '.join(sorted(unknown))}; known: {', '.join(FIGURES)}"
+        )
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="provision-bench-") as work:
         bench = Bench(runs, Path(work))
-        rows = [
-            bench.startup(),
-            bench.noop_one_host(),
-            bench.fresh_one_host(),
-            *bench.fleet(fresh_sizes, noop_sizes),
-        ]
+        if "startup" in chosen:
+            rows.append(bench.startup())
+        if "noop" in chosen:
+            rows.append(bench.noop_one_host())
+        if "fresh" in chosen:
+            rows.append(bench.fresh_one_host())
+        if "fleet" in chosen:
+            rows += bench.fleet(fresh_sizes, noop_sizes)
     meta = {
         "date": time.strftime("%Y-%m-%d"),
         "runs": runs,
