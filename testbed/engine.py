@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import urllib.request
 
-from testbed.util import TestbedError, log, run, spawn, state_dir, wait_until
+from testbed.util import TestbedError, install_packages, spawn, state_dir, wait_until
 
 # Debian packages the test bed uses on the machine itself.
 HOST_PACKAGES = [
@@ -48,30 +48,6 @@ def require_archive(url: str) -> None:
         raise TestbedError(f"the package archive {url} is unreachable: {exc}") from exc
 
 
-def missing_packages() -> list[str]:
-    missing = []
-    for package in HOST_PACKAGES:
-        probe = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", package],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if "install ok installed" not in probe.stdout:
-            missing.append(package)
-    return missing
-
-
-def ensure_packages() -> None:
-    missing = missing_packages()
-    if not missing:
-        return
-    log(f"installing {' '.join(missing)}")
-    env = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
-    run(["apt-get", "update", "-qq"], env=env)
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
-
-
 def docker_running() -> bool:
     return (
         subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode
@@ -93,5 +69,5 @@ def ensure_dockerd() -> None:
 def ensure_engine() -> None:
     require_root()
     require_disk()
-    ensure_packages()
+    install_packages(HOST_PACKAGES)
     ensure_dockerd()

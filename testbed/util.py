@@ -136,3 +136,33 @@ def save_state(state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
+
+
+def missing_packages(packages: list[str]) -> list[str]:
+    """The Debian packages of ``packages`` that are not installed on this machine."""
+    missing = []
+    for package in packages:
+        probe = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "install ok installed" not in probe.stdout:
+            missing.append(package)
+    return missing
+
+
+def install_packages(packages: list[str]) -> None:
+    """apt-get install what is missing; refresh the lists only when the install needs it."""
+    missing = missing_packages(packages)
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)}")
+    env = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
+    # Another apt run (a colleague's, the first boot's) may hold the lock: wait, don't fail.
+    lock = ["-o", "DPkg::Lock::Timeout=600"]
+    install = ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends", *missing]
+    if run(install, env=env, check=False).returncode != 0:
+        run(["apt-get", *lock, "update", "-qq"], env=env)
+        run(install, env=env)

@@ -17,7 +17,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from testbed.util import TestbedError, log, pid_alive, run, wait_until
+from testbed.util import (
+    TestbedError,
+    install_packages,
+    log,
+    missing_packages,
+    pid_alive,
+    run,
+    wait_until,
+)
 
 URI = "qemu:///system"
 POOL_NAME = "default"
@@ -51,34 +59,6 @@ def require_root() -> None:
         raise TestbedError(
             "python -m testbed.vm must run as root (it installs packages and runs libvirtd)"
         )
-
-
-def missing_packages() -> list[str]:
-    missing = []
-    for package in PACKAGES:
-        probe = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", package],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if "install ok installed" not in probe.stdout:
-            missing.append(package)
-    return missing
-
-
-def ensure_packages() -> None:
-    missing = missing_packages()
-    if not missing:
-        return
-    log(f"installing {' '.join(missing)}")
-    env = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
-    # Colleagues' runs may hold the dpkg lock for a while: wait instead of failing.
-    lock = ["-o", "DPkg::Lock::Timeout=600"]
-    install = ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends", *missing]
-    if run(install, env=env, check=False).returncode != 0:
-        run(["apt-get", *lock, "update", "-qq"], env=env)
-        run(install, env=env)
 
 
 def ensure_kvm_device() -> None:
@@ -200,7 +180,7 @@ def kvm_usable() -> bool | None:
 
 def ensure() -> dict[str, Any]:
     require_root()
-    ensure_packages()
+    install_packages(PACKAGES)
     ensure_kvm_device()
     ensure_daemons()
     ensure_pool()
@@ -215,7 +195,7 @@ def status() -> dict[str, Any]:
     if answers:
         pool = _field(virsh("pool-info", POOL_NAME, check=False).stdout, "State")
     return {
-        "packages_missing": missing_packages(),
+        "packages_missing": missing_packages(PACKAGES),
         "daemons": daemons,
         "libvirt_uri": URI if answers else None,
         "pool": {"name": POOL_NAME, "path": str(POOL_DIR), "state": pool or None},
