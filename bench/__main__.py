@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from testbed.hosts import ssh_argv
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RESULTS = REPO / "bench" / "results"
@@ -94,20 +96,9 @@ class Bench:
         repo = f"{self.status['repository']}/linux/ubuntu"
         daemon = json.dumps(self.vars["docker_daemon_options"])
         script = (REPO / "bench" / "floor.sh").read_text()
-        ssh = [
-            "ssh",
-            "-i",
-            host["ansible_ssh_private_key_file"],
-            "-p",
-            str(host["ansible_port"]),
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            f"{host['ansible_user']}@127.0.0.1",
-        ]
+        ssh = ssh_argv(
+            host["ansible_port"], host["ansible_ssh_private_key_file"], host["ansible_user"]
+        )
         remote = (
             f"cat > /tmp/floor.sh && sudo sh /tmp/floor.sh {shlex.quote(repo)} focal "
             f"{shlex.quote(daemon)}"

@@ -139,30 +139,19 @@ def inspect(name: str) -> dict[str, str] | None:
     return {**json.loads(labels), "running": running}
 
 
+def ssh_argv(port: int, identity_file: str | Path, user: str = images.LOGIN_USER) -> list[str]:
+    """ssh to a test-bed host (add the remote command). Its keys are not pinned: hosts are
+    created and thrown away."""
+    return [
+        "ssh", "-i", str(identity_file), "-p", str(port), "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1",
+    ]  # fmt: skip
+
+
 def ssh_ready(port: int, key: Path) -> bool:
     probe = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(key),
-            "-p",
-            str(port),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=3",
-            "-o",
-            "LogLevel=ERROR",
-            f"{images.LOGIN_USER}@127.0.0.1",
-            "true",
-        ],
-        capture_output=True,
-        check=False,
-        timeout=20,
+        [*ssh_argv(port, key), "true"], capture_output=True, check=False, timeout=20
     )
     return probe.returncode == 0
 

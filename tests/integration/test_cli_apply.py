@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from provision.verify import WALKTHROUGH_STEPS
+from tests.bed import run_testbed, ssh_argv
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 # The release besides focal: Debian first (another distribution, the role's other branch).
 # PROVISION_TEST_OTHER_RELEASE picks one explicitly.
 OTHER_RELEASES = ("bookworm", "jammy", "noble", "trixie", "resolute")
-
-
-def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "testbed", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def provision(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
@@ -75,23 +65,7 @@ class BedHost:
 
     def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [
-                "ssh",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "BatchMode=yes",
-                "-i",
-                self.identity_file,
-                "-p",
-                str(self.port),
-                f"{self.user}@{self.address}",
-                command,
-            ],
+            [*ssh_argv(self.port, self.identity_file, self.user), command],
             capture_output=True,
             text=True,
             timeout=120,

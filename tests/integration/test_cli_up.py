@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.bed import run_testbed
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,17 +92,6 @@ else:
     print("fake vagrant: unsupported " + " ".join(args), file=sys.stderr)
     sys.exit(1)
 '''
-
-
-def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "testbed", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 
 from provision.paths import data_paths
 from provision.runner import RunResult, TaskResult, run_playbook
+from tests.bed import run_testbed, ssh_argv
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +36,6 @@ FINGERPRINT_TASK = "docker : Fail unless the key has the expected fingerprint"
 FOREIGN_KEY = ("max-concurrent-uploads", 3)
 # Sleeps forever; built on the host from its own /bin/sleep (no registry needed).
 SLEEPER_IMAGE = "role-test-sleeper:latest"
-
-
-def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "testbed", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -60,20 +49,7 @@ class Host:
     def sh(self, command: str, *, check: bool = True) -> str:
         """Run ``command`` as root on the host; its stdout."""
         argv = [
-            "ssh",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "BatchMode=yes",
-            "-i",
-            self.identity_file,
-            "-p",
-            str(self.port),
-            f"{self.user}@127.0.0.1",
+            *ssh_argv(self.port, self.identity_file, self.user),
             "sudo sh -c " + shlex.quote(command),
         ]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)

@@ -5,24 +5,17 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests import bed
+from tests.bed import ssh_argv
 
 
 def run_testbed(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "testbed", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = bed.run_testbed(*args)
     if result.returncode != 0:
         pytest.fail(f"python -m testbed {' '.join(args)} failed: {result.stderr[-2000:]}")
     return result.stdout
@@ -38,23 +31,7 @@ class SshHost:
     def run(
         self, command: str, *, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
-        argv = [
-            "ssh",
-            "-i",
-            self.identity_file,
-            "-p",
-            str(self.port),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            f"{self.user}@127.0.0.1",
-            command,
-        ]
+        argv = [*ssh_argv(self.port, self.identity_file, self.user), command]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             pytest.fail(f"{command!r} failed ({result.returncode}): {result.stderr[-2000:]}")

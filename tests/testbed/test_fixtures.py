@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed.conftest import REPO, SshHost, run_testbed, write_docker_source
+from tests.bed import REPO
+from tests.testbed.conftest import SshHost, run_testbed, write_docker_source
 
 pytestmark = pytest.mark.integration
 
