@@ -224,6 +224,12 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "figures": rows}, indent=2))
+    (out / "latest.md").write_text(markdown(rows, meta))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
@@ -245,26 +251,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"unknown figure(s): {', '.join(sorted(unknown))}; known: {', '.join(FIGURES)}"
         )
-    rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="provision-bench-") as work:
-        bench = Bench(runs, Path(work))
-        if "startup" in chosen:
-            rows.append(bench.startup())
-        if "noop" in chosen:
-            rows.append(bench.noop_one_host())
-        if "fresh" in chosen:
-            rows.append(bench.fresh_one_host())
-        if "fleet" in chosen:
-            rows += bench.fleet(fresh_sizes, noop_sizes)
     meta = {
         "date": time.strftime("%Y-%m-%d"),
         "runs": runs,
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}",
         "quick": args.quick,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.json").write_text(json.dumps({"meta": meta, "figures": rows}, indent=2))
-    (args.out / "latest.md").write_text(markdown(rows, meta))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="provision-bench-") as work:
+        bench = Bench(runs, Path(work))
+        scenarios: dict[str, Callable[[], list[dict[str, Any]]]] = {
+            "startup": lambda: [bench.startup()],
+            "noop": lambda: [bench.noop_one_host()],
+            "fresh": lambda: [bench.fresh_one_host()],
+            "fleet": lambda: bench.fleet(fresh_sizes, noop_sizes),
+        }
+        for name in FIGURES:
+            if name in chosen:
+                rows += scenarios[name]()
+                # written after every figure: a long run that dies still leaves what it measured
+                save(args.out, rows, meta)
     print(markdown(rows, meta))
     return 0
 

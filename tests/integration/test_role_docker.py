@@ -1,6 +1,8 @@
 """Behaviour of the ``docker`` role that molecule's converge/idempotence/verify do not prove.
 
 - A key whose fingerprint does not match fails the run before docker.sources exists.
+- Preflight names every problem it finds (unknown users, a malformed fingerprint, a daemon.json
+  that is not an object) in one failure, before anything changes.
 - A no-op re-run does not restart the daemon: a container started before it still runs, with
   the same start time, under the same dockerd.
 - Changing a daemon option restarts the daemon exactly once; a key dropped from the role's
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RESTART_TASK = "docker : Restart docker"
-FINGERPRINT_TASK = "docker : Fail unless the key has the expected fingerprint"
+FINGERPRINT_TASK = "docker : Install Docker's verified key and apt source"
 # A key daemon.json holds that the role does not own (like an NVIDIA runtime entry would be).
 FOREIGN_KEY = ("max-concurrent-uploads", 3)
 # Sleeps forever; built on the host from its own /bin/sleep (no registry needed).
@@ -156,6 +158,26 @@ def test_wrong_fingerprint_fails_before_any_source(
     )
 
 
+def test_preflight_reports_every_problem_before_any_change(
+    fresh_host: Host, role_vars: dict[str, Any]
+) -> None:
+    fresh_host.sh("mkdir -p /etc/docker && echo '[1, 2]' > /etc/docker/daemon.json")
+    bad = {**role_vars, "docker_users": ["no-such-user"], "docker_apt_key_fingerprint": "12 34"}
+
+    run = converge(fresh_host, bad)
+
+    assert run.result.status == "failed"
+    (failure,) = run.result.failures
+    assert failure.task == "docker : Fail on what the role cannot do on this host"
+    assert "no-such-user" in failure.message
+    assert "'12 34'" in failure.message
+    assert "/etc/docker/daemon.json must hold a JSON object" in failure.message
+    assert run.result.changed == 0
+    assert not fresh_host.exists("/etc/apt/keyrings/docker.asc")
+    assert not fresh_host.exists("/etc/apt/sources.list.d/docker.sources")
+    assert fresh_host.sh("cat /etc/docker/daemon.json") == "[1, 2]"
+
+
 def dockerd_pid(host: Host) -> str:
     return host.sh("systemctl show --property MainPID --value docker")
 
@@ -243,10 +265,11 @@ def test_a_lost_restart_is_made_up_by_the_next_run(
     options = {**role_vars["docker_daemon_options"], "debug": True}
     pid = dockerd_pid(converged)
 
-    # daemon.json is written, then the run fails before its handlers: no restart happens.
+    # daemon.json is written, then the run fails before its handlers (apt has no such
+    # version): no restart happens.
     failed = converge(
         converged,
-        {**role_vars, "docker_daemon_options": options, "docker_users": ["no-such-user"]},
+        {**role_vars, "docker_daemon_options": options, "docker_version": "9:99.0.0-no-such"},
     )
     assert failed.result.status == "failed"
     assert daemon_json(converged)["debug"] is True
