@@ -1,16 +1,21 @@
-"""What the tests share to drive the test bed: its CLI and ssh to its hosts."""
+"""What the tests share to drive the test bed and provision: their CLIs and ssh to the hosts."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from testbed.hosts import ssh_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "run_testbed", "ssh_argv"]
+__all__ = ["REPO", "provision_argv", "ready_status", "run_testbed", "ssh_argv"]
 
 
 def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -23,3 +28,23 @@ def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess
         timeout=timeout,
         check=False,
     )
+
+
+def ready_status() -> dict[str, Any]:
+    """``python -m testbed status`` of a running test bed. Without one, the test is skipped on a
+    workstation and fails under CI, where the suite's runner has started it."""
+    proc = run_testbed("status", timeout=120)
+    if proc.returncode != 0:
+        message = f"the test bed is not ready (python -m testbed up): {proc.stderr[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    document = json.loads(proc.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def provision_argv() -> list[str]:
+    """The installed console script, as a user runs it (``python -m provision`` without one)."""
+    script = Path(sys.executable).parent / "provision"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "provision"]

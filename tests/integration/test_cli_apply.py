@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from provision.verify import WALKTHROUGH_STEPS
-from tests.bed import run_testbed, ssh_argv
+from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +30,8 @@ OTHER_RELEASES = ("bookworm", "jammy", "noble", "trixie", "resolute")
 
 def provision(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     """The installed console script, as a user runs it."""
-    script = Path(sys.executable).parent / "provision"
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "provision"]
     return subprocess.run(
-        [*argv, *args],
+        [*provision_argv(), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -75,15 +72,7 @@ class BedHost:
 
 @pytest.fixture(scope="module")
 def status() -> dict[str, Any]:
-    proc = run_testbed("status", timeout=120)
-    if proc.returncode != 0:
-        message = f"the test bed is not ready (python -m testbed up): {proc.stderr[-500:]}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    document = json.loads(proc.stdout)
-    assert isinstance(document, dict)
-    return document
+    return ready_status()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.bed import run_testbed
+from tests.bed import provision_argv, ready_status, run_testbed
 
 pytestmark = pytest.mark.integration
 
@@ -96,11 +96,7 @@ else:
 
 @pytest.fixture(scope="module")
 def vm_host() -> Iterator[dict[str, Any]]:
-    if run_testbed("status", timeout=120).returncode != 0:
-        message = "the test bed is not ready (python -m testbed up)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    ready_status()
     name = f"cliup{os.getpid() % 100000}"
     proc = run_testbed("hosts", "start", f"{name}=focal")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -151,10 +147,8 @@ def provision(
         [str(project / "fakebin"), str(Path(sys.executable).parent), env.get("PATH", "")]
     )
     env["FAKE_VAGRANT_HOST"] = json.dumps(vm_host)
-    script = Path(sys.executable).parent / "provision"
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "provision"]
     return subprocess.run(
-        [*argv, *args],
+        [*provision_argv(), *args],
         cwd=project,
         env=env,
         capture_output=True,

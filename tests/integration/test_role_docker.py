@@ -27,7 +27,7 @@ import pytest
 
 from provision.paths import data_paths
 from provision.runner import RunResult, TaskResult, run_playbook
-from tests.bed import run_testbed, ssh_argv
+from tests.bed import ready_status, run_testbed, ssh_argv
 
 pytestmark = pytest.mark.integration
 
@@ -92,12 +92,7 @@ def succeeded(run: Run) -> None:
 
 @pytest.fixture(scope="module")
 def role_vars() -> dict[str, Any]:
-    status = run_testbed("status", timeout=120)
-    if status.returncode != 0:
-        message = f"the test bed is not ready (python -m testbed up): {status.stderr[-500:]}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    ready_status()
     proc = run_testbed("vars", timeout=120)
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)
