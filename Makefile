@@ -8,6 +8,8 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
+	mkdir -p .collections/ansible_collections/provision
+	ln -sfn ../../.. .collections/ansible_collections/provision/hosts
 	touch $@
 
 setup: $(VENV)/.installed

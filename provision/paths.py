@@ -1,19 +1,30 @@
-"""Where the shipped Ansible content and Vagrantfile live.
+"""Where the shipped Ansible collection, ansible.cfg and Vagrantfile live.
 
-An installed wheel carries them in ``provision/_data`` (hatch ``force-include``); an editable
-checkout reads them from the repository root. ``PROVISION_DATA_DIR`` overrides both (tests use
-it to point at a fixture tree).
+The role, its plugins and the site playbook are one Ansible collection, ``provision.hosts``,
+whose root is the repository root. An installed wheel carries it in
+``provision/_data/collections/ansible_collections/provision/hosts`` (hatch ``force-include``)
+with ``ansible.cfg`` and the ``Vagrantfile`` beside ``collections/``; an editable checkout uses
+the repository itself, reached through ``.collections/ansible_collections/provision/hosts``, a
+link to the repository root. ``PROVISION_DATA_DIR`` overrides both (tests use it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import ProvisionError
 
+COLLECTION_NAMESPACE = "provision"
+COLLECTION_NAME = "hosts"
+COLLECTION = f"{COLLECTION_NAMESPACE}.{COLLECTION_NAME}"
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
+_IN_COLLECTIONS_DIR = Path("ansible_collections") / COLLECTION_NAMESPACE / COLLECTION_NAME
+_SHIPPED = Path("collections") / _IN_COLLECTIONS_DIR
+_CHECKOUT_LINK = Path(".collections") / _IN_COLLECTIONS_DIR
 _MARKER = Path("playbooks") / "site.yml"
 
 
@@ -25,15 +36,26 @@ def _candidates() -> list[Path]:
 
 
 def data_dir() -> Path:
-    """The directory holding ``playbooks/``, ``roles/``, ``ansible.cfg`` and ``Vagrantfile``."""
+    """The directory holding ``ansible.cfg``, the ``Vagrantfile`` and the collection."""
     candidates = _candidates()
     for candidate in candidates:
-        if (candidate / _MARKER).is_file():
+        if (DataPaths(candidate).collection / _MARKER).is_file():
             return candidate
     tried = ", ".join(str(c) for c in candidates)
     raise ProvisionError(
-        f"the shipped playbooks were not found (looked in {tried}): reinstall provision"
+        f"the shipped Ansible collection was not found (looked in {tried}): reinstall provision"
     )
+
+
+def ensure_checkout_link(root: Path) -> Path:
+    """``root/.collections``, with the link that makes ``root`` the collection (idempotent)."""
+    link = root / _CHECKOUT_LINK
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        # Another run may make it meanwhile.
+        with contextlib.suppress(FileExistsError):
+            link.symlink_to(Path("..", "..", ".."), target_is_directory=True)
+    return root / ".collections"
 
 
 @dataclass(frozen=True)
@@ -43,12 +65,28 @@ class DataPaths:
     root: Path
 
     @property
+    def shipped(self) -> bool:
+        """True for an installed wheel: the collection is a copy under ``collections/``."""
+        return (self.root / _SHIPPED).is_dir()
+
+    @property
+    def collection(self) -> Path:
+        """The collection's root (``galaxy.yml``, ``roles/``, ``plugins/``, ``playbooks/``)."""
+        return self.root / _SHIPPED if self.shipped else self.root
+
+    def collections_path(self) -> Path:
+        """The value of ANSIBLE_COLLECTIONS_PATH that finds the collection."""
+        if self.shipped:
+            return self.root / "collections"
+        return ensure_checkout_link(self.root)
+
+    @property
     def playbooks(self) -> Path:
-        return self.root / "playbooks"
+        return self.collection / "playbooks"
 
     @property
     def roles(self) -> Path:
-        return self.root / "roles"
+        return self.collection / "roles"
 
     @property
     def ansible_cfg(self) -> Path:

@@ -306,7 +306,7 @@ def ansible_env(paths: DataPaths, *, extra: Mapping[str, str] | None = None) -> 
     env = {
         "PATH": venv_bin + (os.pathsep + path if path else ""),
         "ANSIBLE_CONFIG": str(paths.ansible_cfg),
-        "ANSIBLE_ROLES_PATH": str(paths.roles),
+        "ANSIBLE_COLLECTIONS_PATH": str(paths.collections_path()),
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
     }
     if extra:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "docker"
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 DATA = Path(__file__).parent / "data"
-sys.path[:0] = [str(ROLE / "module_utils"), str(ROLE / "test_plugins")]
+sys.path[:0] = [str(PLUGINS / "module_utils"), str(PLUGINS / "test")]
 
 import docker_openpgp  # noqa: E402
 import docker_tests  # noqa: E402

@@ -169,7 +169,8 @@ def test_ansible_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.Mon
     env = ansible_env(DataPaths(tmp_path))
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
-    assert env["ANSIBLE_ROLES_PATH"] == str(tmp_path / "roles")
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == str(tmp_path / ".collections")
+    assert (tmp_path / ".collections/ansible_collections/provision/hosts").resolve() == tmp_path
 
 
 def test_file_diffs_are_rendered_and_attached_to_the_task() -> None:

@@ -78,7 +78,10 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.docker_openpgp import OpenPGPError, primary_fingerprints
+from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
+    OpenPGPError,
+    primary_fingerprints,
+)
 
 MAX_FILE_BYTES = 1 << 20
 CANDIDATE = re.compile(r"^\s*Candidate: (?!\(none\))", re.MULTILINE)

@@ -42,7 +42,7 @@ daemon_json_changed:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.docker_files import ensure_dir, put
+from ansible_collections.provision.hosts.plugins.module_utils.docker_files import ensure_dir, put
 
 
 def validate(module, staged):

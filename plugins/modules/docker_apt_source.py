@@ -59,9 +59,18 @@ fingerprints:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.docker_files import ROOT_FILE, ensure_dir, ownership, put, read
-from ansible.module_utils.docker_openpgp import OpenPGPError, primary_fingerprints
 from ansible.module_utils.urls import fetch_url
+from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
+    ROOT_FILE,
+    ensure_dir,
+    ownership,
+    put,
+    read,
+)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
+    OpenPGPError,
+    primary_fingerprints,
+)
 
 
 def fingerprints_of(data):
