@@ -15,6 +15,7 @@ Sections:
     types and choices are read from the role's own contract, ``meta/argument_specs.yml``.
 ``[checks]``
     ``walkthrough_image``: the image the ``verify`` walkthrough pulls, runs and removes.
+    ``network_url``: what a container on the default bridge must fetch in the host checks.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from provision.checks.expectations import DEFAULT_NETWORK_URL
 from provision.errors import SettingsError
+from provision.role_options import load_ansible_yaml
 
 CONFIG_FILE_NAME: Final = "provision.toml"
 PROVIDERS: Final = ("virtualbox", "libvirt")
@@ -153,6 +156,12 @@ def _check_image(value: Any, _host: HostLimits) -> str | None:
     return None
 
 
+def _check_url(value: Any, _host: HostLimits) -> str | None:
+    if not re.match(r"^https?://[^\s/]+", value):
+        return f"{value!r} is not an http:// or https:// URL"
+    return None
+
+
 MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("box", "str", "PROVISION_BOX", "Vagrant box", check=_check_box),
     FieldSpec("provider", "str", "PROVISION_PROVIDER", "Vagrant provider", choices=PROVIDERS),
@@ -178,6 +187,13 @@ CHECKS_FIELDS: Final[tuple[FieldSpec, ...]] = (
         "`sleep`, e.g. busybox)",
         check=_check_image,
     ),
+    FieldSpec(
+        "network_url",
+        "str",
+        "PROVISION_NETWORK_URL",
+        "URL a container on the default bridge fetches to prove container networking",
+        check=_check_url,
+    ),
 )
 
 
@@ -199,6 +215,7 @@ class MachineSettings:
 @dataclass(frozen=True)
 class ChecksSettings:
     walkthrough_image: str = "busybox"
+    network_url: str = DEFAULT_NETWORK_URL
 
 
 @dataclass(frozen=True)
@@ -260,32 +277,6 @@ class RoleSpec:
                 choices=tuple(opt.get("choices") or ()),
             )
         return cls(fields=fields, defaults=dict(defaults or {}))
-
-
-def load_ansible_yaml(path: Path) -> Any:
-    """Read a YAML file of the role; Ansible's tags (``!unsafe``, ``!vault``) load as plain
-    values."""
-    import yaml
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    def _untagged(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        return None  # pragma: no cover - the three node kinds are exhaustive
-
-    _Loader.add_multi_constructor("!", _untagged)
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
-    except OSError as exc:
-        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
 
 
 def _first_line(description: Any) -> str:

@@ -8,10 +8,10 @@ import pytest
 
 from provision import cli
 from provision.errors import EXIT_USAGE, SettingsError
+from provision.role_options import load_ansible_yaml
 from provision.settings import (
     MachineSettings,
     RoleSpec,
-    load_ansible_yaml,
     load_settings,
 )
 
