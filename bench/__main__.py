@@ -94,10 +94,19 @@ class Bench:
     def floor(self, inventory: Path, name: str) -> None:
         host = json.loads(inventory.read_text())["all"]["hosts"][name]
         repo = f"{self.status['repository']}/linux/ubuntu"
-        daemon = json.dumps(self.vars["docker_daemon_options"])
+        # The same mirror settings the role writes from the test bed's variables.
+        daemon = json.dumps(
+            {
+                "registry-mirrors": self.vars["docker_registry_mirrors"],
+                "insecure-registries": self.vars["docker_insecure_registries"],
+            }
+        )
         script = (REPO / "bench" / "floor.sh").read_text()
         ssh = ssh_argv(
-            host["ansible_port"], host["ansible_ssh_private_key_file"], host["ansible_user"]
+            host["ansible_host"],
+            host["ansible_ssh_private_key_file"],
+            host["ansible_user"],
+            host["ansible_port"],
         )
         remote = (
             f"cat > /tmp/floor.sh && sudo sh /tmp/floor.sh {shlex.quote(repo)} focal "

@@ -11,7 +11,7 @@ curl -fsSL "$repo/gpg" -o /etc/apt/keyrings/docker.asc
 chmod a+r /etc/apt/keyrings/docker.asc
 printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: stable\nSigned-By: /etc/apt/keyrings/docker.asc\n' \
   "$repo" "$codename" > /etc/apt/sources.list.d/docker.sources
-# Test-bed hosts share the machine's network: the engine must start without a bridge.
+# The registry mirror, as an air-gapped site configures it (the role writes the same keys).
 printf '%s\n' "$daemon_json" > /etc/docker/daemon.json
 apt-get update -qq
 apt-get install -y -qq docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,12 @@ def _verify(
     started = time.monotonic()
     env = runner.ansible_env(ctx.paths)
     hosts = verify.resolve_hosts(inventory, pattern, env=env)
-    expectations = verify.expectations_from_role_vars(
-        role_vars, role_defaults=ctx.role_defaults(), default_users=default_users
+    expectations = replace(
+        verify.expectations_from_role_vars(
+            role_vars, role_defaults=ctx.role_defaults(), default_users=default_users
+        ),
+        network_url=ctx.settings.checks.network_url,
+        network_image=ctx.settings.checks.walkthrough_image,
     )
     verify.probe_hosts(paths=ctx.paths, inventory=inventory, hosts=hosts)
     out.step(f"host checks on {', '.join(hosts)}")

@@ -15,6 +15,7 @@ Sections:
     types and choices are read from the role's own contract, ``meta/argument_specs.yml``.
 ``[checks]``
     ``walkthrough_image``: the image the ``verify`` walkthrough pulls, runs and removes.
+    ``network_url``: what a container on the default bridge must fetch in the host checks.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from provision.checks.expectations import DEFAULT_NETWORK_URL
 from provision.errors import SettingsError
 from provision.role_options import load_ansible_yaml
 
@@ -154,6 +156,12 @@ def _check_image(value: Any, _host: HostLimits) -> str | None:
     return None
 
 
+def _check_url(value: Any, _host: HostLimits) -> str | None:
+    if not re.match(r"^https?://[^\s/]+", value):
+        return f"{value!r} is not an http:// or https:// URL"
+    return None
+
+
 MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("box", "str", "PROVISION_BOX", "Vagrant box", check=_check_box),
     FieldSpec("provider", "str", "PROVISION_PROVIDER", "Vagrant provider", choices=PROVIDERS),
@@ -179,6 +187,13 @@ CHECKS_FIELDS: Final[tuple[FieldSpec, ...]] = (
         "`sleep`, e.g. busybox)",
         check=_check_image,
     ),
+    FieldSpec(
+        "network_url",
+        "str",
+        "PROVISION_NETWORK_URL",
+        "URL a container on the default bridge fetches to prove container networking",
+        check=_check_url,
+    ),
 )
 
 
@@ -200,6 +215,7 @@ class MachineSettings:
 @dataclass(frozen=True)
 class ChecksSettings:
     walkthrough_image: str = "busybox"
+    network_url: str = DEFAULT_NETWORK_URL
 
 
 @dataclass(frozen=True)

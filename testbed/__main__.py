@@ -10,17 +10,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from testbed import aptrepo, engine, hosts, images, registry, releases
-from testbed.util import TestbedError, load_state, log, pid_alive, port_open, save_state
-
-# Options the test platform needs on every inner daemon: a host container shares the machine's
-# network, so its engine must not create bridges or iptables rules there.
-PLATFORM_DAEMON_OPTIONS = {
-    "bridge": "none",
-    "iptables": False,
-    "ip6tables": False,
-    "ip-masq": False,
-}
+from testbed import (
+    aptrepo,
+    engine,
+    hosts,
+    images,
+    machine,
+    network,
+    registry,
+    releases,
+    servers,
+)
+from testbed.util import TestbedError, load_state, log, save_state
 
 
 def selected_releases(arg: str | None) -> list[releases.Release]:
@@ -35,13 +36,20 @@ def selected_releases(arg: str | None) -> list[releases.Release]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    engine.ensure_engine()
     chosen = selected_releases(args.releases)
+    started_dockerd = engine.ensure_engine()
+    # Before the test bed adds anything: what the suite must leave as it was (tests/machine).
+    machine.record(replace=started_dockerd)
     engine.require_archive(releases.UBUNTU_MIRROR + "/dists/focal/Release")
     state = load_state()
-    # debootstrap is mostly waiting on the network: a few at once make good use of 2 cores.
+    network.ensure(state)
+    save_state(state)
+    # debootstrap and apt are mostly waiting on the network: a few at once make good use of
+    # 2 cores. Each release's packages are fetched as soon as its image is there.
+    if any(r.distro == "ubuntu" for r in chosen):
+        images.ubuntu_keyring()  # once, before the builds that share it
     with ThreadPoolExecutor(max_workers=3) as pool:
-        tags = list(pool.map(images.ensure_image, chosen))
+        tags = list(pool.map(prepare, chosen))
     image_of = {r.codename: tag for r, tag in zip(chosen, tags, strict=True)}
     state["images"] = {**state.get("images", {}), **image_of}
     try:
@@ -54,21 +62,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare(release: releases.Release) -> str:
+    """The release's host image, and its distribution packages for the repository."""
+    tag = images.ensure_image(release)
+    aptrepo.fetch(release, tag)
+    return tag
+
+
 def summary(state: dict[str, Any]) -> dict[str, Any]:
-    repo_up = (
-        bool(state.get("repo_port"))
-        and pid_alive(state.get("repo_pid"))
-        and port_open(state["repo_port"])
-    )
-    registry_up = (
-        bool(state.get("registry_port"))
-        and pid_alive(state.get("registry_pid"))
-        and port_open(state["registry_port"])
-    )
+    repository = servers.url(state, "repo")
+    registry_url = servers.url(state, "registry")
+    net = network.inspect() if engine.docker_running() else None
     return {
-        "ready": repo_up and registry_up and engine.docker_running(),
-        "repository": f"http://127.0.0.1:{state.get('repo_port')}" if repo_up else None,
-        "registry": f"http://127.0.0.1:{state.get('registry_port')}" if registry_up else None,
+        "ready": bool(repository and registry_url and net and net == state.get("network")),
+        "network": net,
+        "repository": repository,
+        "registry": registry_url,
+        # What a container on a host's default bridge fetches to prove it reaches the network.
+        "network_url": f"{repository}/" if repository else None,
         "key_fingerprint": state.get("key_fingerprint"),
         "images": state.get("images", {}),
         "releases_in_repository": sorted(state.get("repo_built", {})),
@@ -86,12 +97,14 @@ def role_vars(state: dict[str, Any]) -> dict[str, Any]:
     info = summary(state)
     if not info["ready"]:
         raise TestbedError("the test bed is not running: run `python -m testbed up` first")
+    mirror = info["registry"]
+    # What an air-gapped site sets: its own repository and key, a plain-HTTP mirror.
     return {
         "docker_apt_repository_url": info["repository"]
         + "/linux/{{ ansible_distribution | lower }}",
         "docker_apt_key_fingerprint": state["key_fingerprint"],
-        "docker_registry_mirrors": [info["registry"]],
-        "docker_daemon_options": PLATFORM_DAEMON_OPTIONS,
+        "docker_registry_mirrors": [mirror],
+        "docker_insecure_registries": [mirror.removeprefix("http://")],
     }
 
 
@@ -107,6 +120,8 @@ def cmd_down(args: argparse.Namespace) -> int:
             hosts.stop(host.name)
     aptrepo.stop(state)
     registry.stop(state)
+    if engine.docker_running():
+        network.remove(state)
     save_state(state)
     return 0
 
@@ -123,8 +138,7 @@ def parse_pairs(pairs: list[str]) -> list[tuple[str, str]]:
 
 def cmd_hosts(args: argparse.Namespace) -> int:
     if args.action == "start":
-        started = [hosts.start(name, release) for name, release in parse_pairs(args.names)]
-        print(hosts.as_json(started))
+        print(hosts.as_json(hosts.start_many(parse_pairs(args.names))))
     elif args.action == "stop":
         for name in args.names:
             hosts.stop(name)

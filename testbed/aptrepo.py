@@ -1,27 +1,22 @@
-"""A signed apt repository in Docker's layout, served on 127.0.0.1."""
+"""A signed apt repository in Docker's layout, served on the test bed network's gateway address."""
 
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from testbed import debs
+from testbed import debs, servers
 from testbed.releases import Release
 from testbed.util import (
     TestbedError,
     fingerprint_of,
-    free_port,
     log,
     output,
-    pid_alive,
-    port_open,
     spawn,
     state_dir,
-    wait_until,
 )
 
 CHANNEL = "stable"
@@ -108,6 +103,14 @@ def impostor_copy(release: Release, impostor_home: Path) -> None:
     sign(fake, impostor_home)
 
 
+def fetch(release: Release, image: str) -> Path:
+    """The distribution's packages of a release, downloaded once with its own apt."""
+    source = state_dir() / "debs" / release.codename
+    if not debs.has(source, "docker.io"):
+        debs.download(image, source)
+    return source
+
+
 def recipe(release: Release) -> str:
     return fingerprint_of(
         Path(debs.__file__).read_bytes(), Path(__file__).read_bytes(), repr(release)
@@ -119,9 +122,7 @@ def build_release(release: Release, image: str, plugin_debs: Path, state: dict[s
     dist_dir = repo_root() / "linux" / release.distro / "dists" / release.codename
     if built.get(release.codename) == recipe(release) and (dist_dir / "InRelease").exists():
         return
-    source = state_dir() / "debs" / release.codename
-    if not debs.has(source, "docker.io"):
-        debs.download(image, source)
+    source = fetch(release, image)
     log(f"building Docker's packages for {release.codename}")
     debs.build_all(
         release,
@@ -159,36 +160,21 @@ def plugin_source(releases: list[Release], image_of: dict[str, str]) -> Path:
         if debs.has(source, "docker-buildx") and debs.has(source, "docker-compose-v2"):
             return source
     for release in releases:
-        source = state_dir() / "debs" / release.codename
-        if not debs.has(source, "docker.io"):
-            debs.download(image_of[release.codename], source)
+        source = fetch(release, image_of[release.codename])
         if debs.has(source, "docker-buildx") and debs.has(source, "docker-compose-v2"):
             return source
     raise TestbedError("no release in the test bed offers docker-buildx and docker-compose-v2")
 
 
 def serve(state: dict[str, Any]) -> int:
-    """Serve the repository over HTTP on 127.0.0.1; reuse the running server."""
-    port = state.get("repo_port")
-    if port and pid_alive(state.get("repo_pid")) and port_open(port):
-        return int(port)
-    port = free_port()
-    pid = spawn(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(repo_root()),
-        ],
-        log_file=state_dir() / "repo-http.log",
-    )
-    wait_until(lambda: port_open(port), timeout=20, what="the repository's HTTP server")
-    state.update(repo_port=port, repo_pid=pid)
-    return port
+    """Serve the repository over HTTP on the gateway address (see servers.py)."""
+
+    def start(address: str, port: int) -> int:
+        argv = [sys.executable, "-m", "http.server", str(port), "--bind", address,
+                "--directory", str(repo_root())]  # fmt: skip
+        return spawn(argv, log_file=state_dir() / "repo-http.log")
+
+    return servers.ensure(state, "repo", start)
 
 
 def ensure(releases: list[Release], image_of: dict[str, str], state: dict[str, Any]) -> None:
@@ -200,7 +186,4 @@ def ensure(releases: list[Release], image_of: dict[str, str], state: dict[str, A
 
 
 def stop(state: dict[str, Any]) -> None:
-    pid = state.pop("repo_pid", None)
-    if pid_alive(pid):
-        os.kill(pid, 15)
-    state.pop("repo_port", None)
+    servers.stop(state, "repo")

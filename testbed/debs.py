@@ -18,7 +18,8 @@ from testbed.releases import Release
 from testbed.util import TestbedError, output, run
 
 SOURCE_PACKAGES = ["docker.io", "containerd", "runc"]
-PLUGIN_PACKAGES = ["docker-buildx", "docker-compose-v2"]
+# Debian 13 ships the CLI apart from the engine; releases without it do not fail the download.
+OPTIONAL_PACKAGES = ["docker-cli", "docker-buildx", "docker-compose-v2"]
 MAINTAINER = "provision test bed <testbed@provision.invalid>"
 
 # Files of docker.io that belong to the CLI package.
@@ -31,6 +32,14 @@ CLI_PATHS = [
 # Engine helpers that Docker installs in /usr/bin; Debian puts some in /usr/sbin.
 ENGINE_BINARIES = ["dockerd", "docker-proxy", "docker-init"]
 RUNC_TOOLS = ["runc"]
+# Docker's docker.service starts its daemon like this on every release, whatever the
+# distribution's unit said.
+DOCKER_EXEC_START = (
+    "ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock"
+)
+UNIT_DIRS = ["lib/systemd/system", "usr/lib/systemd/system"]
+# Docker's names that the distribution's packages replace or conflict with.
+LEGACY_NAMES = ["docker (<< 1.5~)", "docker-engine", "docker.io", "docker-cli", "lxc-docker"]
 
 CONTAINERD_CONFIG = """# As in Docker's containerd.io: containerd serves Docker, not Kubernetes.
 disabled_plugins = ["cri"]
@@ -234,35 +243,82 @@ def build_containerd_io(debs: Path, work: Path, out: Path) -> tuple[Path, str]:
     return build(pkg, tree, out), upstream
 
 
+def docker_service(unit: str) -> str:
+    """The distribution's docker.service in Docker's form: Docker's ExecStart, no environment
+    file, and ordered after containerd (its socket is on the command line)."""
+    lines = []
+    for line in unit.splitlines():
+        if line.startswith("ExecStart=") and "dockerd" in line:
+            lines.append(DOCKER_EXEC_START)
+        elif line.startswith(("After=", "Wants=")) and "containerd.service" not in line:
+            lines.append(line + " containerd.service")
+        elif not line.startswith("EnvironmentFile="):
+            lines.append(line)
+    text = "\n".join(lines) + "\n"
+    if "containerd.service" not in text:
+        text = text.replace(
+            "[Unit]\n", "[Unit]\nAfter=containerd.service\nWants=containerd.service\n"
+        )
+    return text
+
+
+def to_docker_layout(engine: Path) -> None:
+    """Docker's file layout: engine binaries in /usr/bin, Docker's docker.service."""
+    for binary in ENGINE_BINARIES:
+        move(engine, f"usr/sbin/{binary}", engine, f"usr/bin/{binary}")
+    if not (engine / "usr/bin/dockerd").exists():
+        raise TestbedError(f"no dockerd in {engine}")
+    units = [
+        engine / d / "docker.service" for d in UNIT_DIRS if (engine / d / "docker.service").exists()
+    ]
+    if not units:
+        raise TestbedError(f"no docker.service in {engine}")
+    for unit in units:
+        unit.write_text(docker_service(unit.read_text()))
+
+
+def cli_tree(debs: Path, engine: Path, work: Path) -> Path:
+    """/usr/bin/docker and its completions, from docker.io or (Debian 13) docker-cli."""
+    cli = work / "docker-ce-cli"
+    if cli.exists():
+        shutil.rmtree(cli)
+    cli.mkdir()
+    source = engine
+    if not (engine / "usr/bin/docker").exists():
+        separate = find_deb(debs, "docker-cli")
+        if separate is None:
+            raise TestbedError(f"docker.io in {debs} has no /usr/bin/docker and no docker-cli")
+        source = unpack(separate, work / "docker-cli")
+    for path in CLI_PATHS:
+        move(source, path, cli)
+    if not (cli / "usr/bin/docker").exists():
+        raise TestbedError(f"no /usr/bin/docker for docker-ce-cli in {debs}")
+    return cli
+
+
 def build_engine(
     release: Release, debs: Path, work: Path, out: Path, containerd_upstream: str
 ) -> list[Path]:
     docker_io = require_deb(debs, "docker.io")
     engine = unpack(docker_io, work / "docker-ce")
-    cli = work / "docker-ce-cli"
-    if cli.exists():
-        shutil.rmtree(cli)
-    cli.mkdir()
-    for path in CLI_PATHS:
-        move(engine, path, cli)
-    for binary in ENGINE_BINARIES:
-        move(engine, f"usr/sbin/{binary}", engine, f"usr/bin/{binary}")
-    for unit in (engine / "lib/systemd/system").glob("docker.*"):
-        unit.write_text(unit.read_text().replace("/usr/sbin/dockerd", "/usr/bin/dockerd"))
+    cli = cli_tree(debs, engine, work)
+    to_docker_layout(engine)
     shutil.rmtree(engine / "usr/share/docker.io", ignore_errors=True)
     upstream = upstream_version(field_of(docker_io, "Version"))
     version = docker_version(release, upstream)
     not_ours = {"containerd", "runc", "docker-cli", "debconf", "debconf-2.0"}
     engine_depends = without(split_relations(field_of(docker_io, "Depends")), not_ours)
-    legacy = ["docker (<< 1.5~)", "docker-engine", "docker.io", "lxc-docker"]
+    # The engine creates iptables rules: Docker's docker-ce depends on iptables.
+    if without(engine_depends, {"iptables"}) == engine_depends:
+        engine_depends.append("iptables")
     engine_pkg = Package(
         name="docker-ce",
         version=version,
         description="Docker: the open-source application container engine (test-bed rebuild)",
         depends=[f"containerd.io (>= {containerd_upstream})", "docker-ce-cli", *engine_depends],
         recommends=["ca-certificates", "git", "pigz", "procps", "xz-utils"],
-        conflicts=legacy,
-        replaces=["docker-engine", "docker.io"],
+        conflicts=LEGACY_NAMES,
+        replaces=["docker-engine", "docker.io", "docker-cli"],
         scripts=service_scripts("docker.socket docker.service", pre=DOCKER_GROUP),
     )
     cli_pkg = Package(
@@ -271,8 +327,8 @@ def build_engine(
         description="Docker CLI: the open-source application container engine (test-bed rebuild)",
         depends=["libc6"],
         recommends=["docker-buildx-plugin", "docker-compose-plugin"],
-        conflicts=legacy,
-        replaces=["docker-ce (<< 5:0)", "docker.io"],
+        conflicts=LEGACY_NAMES,
+        replaces=["docker-ce (<< 5:0)", "docker.io", "docker-cli"],
     )
     return [build(engine_pkg, engine, out), build(cli_pkg, cli, out)]
 
@@ -313,7 +369,7 @@ def download(image: str, dest: Path) -> None:
     script = (
         "set -e; apt-get update -qq -o Acquire::Languages=none; cd /out; "
         f"apt-get download -qq {' '.join(SOURCE_PACKAGES)}; "
-        + "".join(f"apt-get download -qq {p} 2>/dev/null || true; " for p in PLUGIN_PACKAGES)
+        + "".join(f"apt-get download -qq {p} 2>/dev/null || true; " for p in OPTIONAL_PACKAGES)
         + "chmod 0644 /out/*.deb"
     )
     run(

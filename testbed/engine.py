@@ -55,19 +55,21 @@ def docker_running() -> bool:
     )
 
 
-def ensure_dockerd() -> None:
-    """Start dockerd ourselves: this machine has no systemd as PID 1."""
+def ensure_dockerd() -> bool:
+    """Start dockerd ourselves (this machine has no systemd as PID 1); True if we started it."""
     if docker_running():
-        return
+        return False
     dockerd = shutil.which("dockerd")
     if not dockerd:
         raise TestbedError("dockerd is missing although docker.io is installed")
     spawn([dockerd], log_file=state_dir() / "dockerd.log")
     wait_until(docker_running, timeout=90, what="dockerd to answer")
+    return True
 
 
-def ensure_engine() -> None:
+def ensure_engine() -> bool:
+    """Tools installed and dockerd answering; True if this call started dockerd."""
     require_root()
     require_disk()
     install_packages(HOST_PACKAGES)
-    ensure_dockerd()
+    return ensure_dockerd()

@@ -31,8 +31,9 @@ PACKAGES = [
     "procps",
 ]
 
-# With host networking these would act on the machine's own network and consoles; apt's timers
-# are masked so container runs are repeatable (the VM image keeps them, as real hosts do).
+# Docker configures the container's network and DNS, and it has no consoles: these units would
+# only fight that. apt's timers are masked so container runs are repeatable (the VM image keeps
+# them, as real hosts do).
 MASKED_UNITS = [
     "systemd-resolved.service",
     "systemd-networkd.service",
@@ -51,12 +52,20 @@ MASKED_UNITS = [
 # Docker mounts the v1 cgroup controllers read-only inside a private cgroup namespace; making
 # them writable lets the inner engine nest its cgroups inside the container's own.
 INIT_SHIM = """#!/bin/sh
-while read -r _ mnt fstype _; do
+{cgroup2}while read -r _ mnt fstype _; do
   if [ "$fstype" = cgroup ] || [ "$fstype" = cgroup2 ]; then
     mount -o remount,bind,rw "$mnt" 2>/dev/null || true
   fi
 done < /proc/self/mounts
 exec /lib/systemd/systemd "$@"
+"""
+
+# systemd 258+ has no cgroup v1 support: on a machine that mounts v1, give it a private cgroup2
+# hierarchy. It has no controllers (they stay bound to the machine's v1 hierarchies), so memory
+# and CPU limits are unavailable on such a host.
+CGROUP2_ONLY = """if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
+  umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+fi
 """
 
 DOCKERFILE = """FROM {base}
@@ -139,7 +148,7 @@ def configure(release: Release, rootfs: Path) -> None:
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
     shim = rootfs / "usr/local/sbin/testbed-init"
-    shim.write_text(INIT_SHIM)
+    shim.write_text(INIT_SHIM.format(cgroup2=CGROUP2_ONLY if release.cgroup2_only else ""))
     shim.chmod(0o755)
     run(["chroot", str(rootfs), "systemctl", "enable", "ssh.service"])
     run(

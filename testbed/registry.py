@@ -1,4 +1,10 @@
-"""A Docker Hub mirror on 127.0.0.1: a registry holding images the test bed builds itself."""
+"""A Docker Hub mirror on the test bed's network: a registry holding images the test bed builds.
+
+Two registry processes share one storage root. The machine's own dockerd pushes into one on
+127.0.0.1, which it trusts over plain HTTP by default (no daemon.json change on the machine); it
+runs only while pushing. The hosts pull from a read-only one on the network's gateway address,
+which they list in `docker_registry_mirrors` and `docker_insecure_registries`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,16 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from testbed import network, servers
 from testbed.util import (
+    TestbedError,
     fingerprint_of,
     free_port,
-    pid_alive,
     port_open,
     run,
     spawn,
@@ -49,13 +58,41 @@ log:
 storage:
   filesystem:
     rootdirectory: {root}
-  delete:
-    enabled: true
+  maintenance:
+    readonly:
+      enabled: {readonly}
 http:
-  addr: 127.0.0.1:{port}
+  addr: {address}:{port}
 """
 
 IMAGES = ("hello-world", "busybox")
+# Also kept in the machine's image store under this name: the machine check runs it (no pull).
+LOCAL_BUSYBOX = "provision-testbed/busybox:latest"
+
+
+def storage() -> Path:
+    return state_dir() / "registry" / "data"
+
+
+def start_registry(name: str, address: str, port: int, *, readonly: bool) -> int:
+    config = state_dir() / f"{name}.yml"
+    config.write_text(
+        CONFIG.format(root=storage(), readonly=str(readonly).lower(), address=address, port=port)
+    )
+    pid = spawn(["docker-registry", "serve", str(config)], log_file=state_dir() / f"{name}.log")
+    wait_until(lambda: port_open(port, address), timeout=30, what=f"the registry {name}")
+    return pid
+
+
+@contextmanager
+def push_registry() -> Iterator[int]:
+    """A writable registry on 127.0.0.1 for as long as the machine's dockerd pushes."""
+    port = free_port()
+    pid = start_registry("registry-push", "127.0.0.1", port, readonly=False)
+    try:
+        yield port
+    finally:
+        os.kill(pid, 15)
 
 
 def recipe() -> str:
@@ -72,8 +109,8 @@ def build_context(name: str, context: Path) -> None:
         (context / "Dockerfile").write_text(BUSYBOX_DOCKERFILE)
 
 
-def has_image(port: int, name: str) -> bool:
-    url = f"http://127.0.0.1:{port}/v2/library/{name}/tags/list"
+def has_image(address: str, port: int, name: str) -> bool:
+    url = f"http://{address}:{port}/v2/library/{name}/tags/list"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return "latest" in (json.load(response).get("tags") or [])
@@ -81,42 +118,45 @@ def has_image(port: int, name: str) -> bool:
         return False
 
 
-def push_images(port: int) -> None:
-    for name in IMAGES:
-        tag = f"127.0.0.1:{port}/library/{name}:latest"
-        with tempfile.TemporaryDirectory() as context:
-            build_context(name, Path(context))
-            run(["docker", "build", "--network", "host", "-q", "-t", tag, context])
-        # 127.0.0.0/8 registries are insecure-allowed by default: plain HTTP works here.
-        run(["docker", "push", "-q", tag])
+def push_images() -> None:
+    with push_registry() as port:
+        for name in IMAGES:
+            tag = f"127.0.0.1:{port}/library/{name}:latest"
+            with tempfile.TemporaryDirectory() as context:
+                build_context(name, Path(context))
+                run(["docker", "build", "--network", "host", "-q", "-t", tag, context])
+            # 127.0.0.0/8 registries are insecure-allowed by default: plain HTTP works here.
+            run(["docker", "push", "-q", tag])
+            if name == "busybox":
+                run(["docker", "tag", tag, LOCAL_BUSYBOX], capture=True)
+            run(["docker", "image", "rm", tag], capture=True, check=False)
 
 
 def serve(state: dict[str, Any]) -> int:
-    port = state.get("registry_port")
-    if not (port and pid_alive(state.get("registry_pid")) and port_open(port)):
-        port = free_port()
-        root = state_dir() / "registry"
-        root.mkdir(exist_ok=True)
-        config = state_dir() / "registry.yml"
-        config.write_text(CONFIG.format(root=root / "data", port=port))
-        pid = spawn(
-            ["docker-registry", "serve", str(config)], log_file=state_dir() / "registry.log"
-        )
-        wait_until(lambda: port_open(port), timeout=30, what="the registry")
-        state.update(registry_port=port, registry_pid=pid)
-    return int(port)
+    """The read-only mirror on the gateway address (see servers.py)."""
+
+    def start(address: str, port: int) -> int:
+        storage().mkdir(parents=True, exist_ok=True)
+        return start_registry("registry", address, port, readonly=True)
+
+    return servers.ensure(state, "registry", start)
 
 
 def ensure(state: dict[str, Any]) -> None:
     port = serve(state)
+    address = network.gateway(state)
     fresh = state.get("registry_recipe") == recipe()
-    if not (fresh and all(has_image(port, name) for name in IMAGES)):
-        push_images(port)
+    local = image_present(LOCAL_BUSYBOX)
+    if not (fresh and local and all(has_image(address, port, name) for name in IMAGES)):
+        push_images()
         state["registry_recipe"] = recipe()
+    if not all(has_image(address, port, name) for name in IMAGES):
+        raise TestbedError(f"the mirror at {address}:{port} does not serve {', '.join(IMAGES)}")
+
+
+def image_present(tag: str) -> bool:
+    return run(["docker", "image", "inspect", tag], capture=True, check=False).returncode == 0
 
 
 def stop(state: dict[str, Any]) -> None:
-    pid = state.pop("registry_pid", None)
-    if pid_alive(pid):
-        os.kill(pid, 15)
-    state.pop("registry_port", None)
+    servers.stop(state, "registry")

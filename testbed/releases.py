@@ -16,6 +16,8 @@ class Release:
     version: str
     # Debian 12's debootstrap has no script for the newest Ubuntu releases; gutsy's works.
     script: str
+    # systemd 258+ cannot run on a cgroup v1 hierarchy (see testbed/images.py).
+    cgroup2_only: bool = False
 
     @property
     def mirror(self) -> str:
@@ -44,14 +46,14 @@ RELEASES: dict[str, Release] = {
         Release("focal", "ubuntu", "20.04", "focal"),
         Release("jammy", "ubuntu", "22.04", "jammy"),
         Release("noble", "ubuntu", "24.04", "gutsy"),
-        Release("resolute", "ubuntu", "26.04", "gutsy"),
+        Release("resolute", "ubuntu", "26.04", "gutsy", cgroup2_only=True),
         Release("bookworm", "debian", "12", "bookworm"),
         Release("trixie", "debian", "13", "trixie"),
     )
 }
 
 # What `up` builds unless PROVISION_TESTBED_RELEASES says otherwise.
-DEFAULT_RELEASES = ["focal", "jammy", "noble", "bookworm"]
+DEFAULT_RELEASES = list(RELEASES)
 
 
 def get(codename: str) -> Release:

@@ -69,10 +69,10 @@ def output(argv: list[str], **kwargs: Any) -> str:
     return run(argv, capture=True, **kwargs).stdout.strip()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port on ``address`` that nothing listens on right now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 

@@ -10,6 +10,9 @@ write it). Every key is optional; a missing key, or no file at all, means the ro
 ``daemon_options``   keys and values /etc/docker/daemon.json must hold (default: the role's
                      json-file log rotation)
 ``packages``         packages that must be installed (default: Docker's five)
+``network_url``      a URL a container on the default bridge must fetch (default: Docker's
+                     download site; give an address, not a name, where containers' DNS differs)
+``network_image``    the image those network checks run: ``wget`` and ``httpd`` (default busybox)
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ DEFAULT_DAEMON_OPTIONS: dict[str, Any] = {
     "log-driver": "json-file",
     "log-opts": {"max-size": "10m", "max-file": "3"},
 }
+# What a container on the default bridge fetches to prove it reaches the network.
+DEFAULT_NETWORK_URL = "https://download.docker.com/"
+DEFAULT_NETWORK_IMAGE = "busybox"
 # Docker's list of unofficial packages that conflict with its own (must not be installed).
 CONFLICTING_PACKAGES = (
     "docker.io",
@@ -61,6 +67,8 @@ class Expectations:
     key_fingerprint: str = DOCKER_KEY_FINGERPRINT
     daemon_options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_DAEMON_OPTIONS))
     packages: tuple[str, ...] = DEFAULT_PACKAGES
+    network_url: str = DEFAULT_NETWORK_URL
+    network_image: str = DEFAULT_NETWORK_IMAGE
 
     def to_json(self) -> str:
         """The file format ``load`` reads (``users`` left out when it is the default)."""
@@ -68,6 +76,8 @@ class Expectations:
             "key_fingerprint": self.key_fingerprint,
             "daemon_options": self.daemon_options,
             "packages": list(self.packages),
+            "network_url": self.network_url,
+            "network_image": self.network_image,
         }
         if self.users is not None:
             data["users"] = list(self.users)
@@ -92,4 +102,6 @@ def load(path: str | None = None) -> Expectations:
         ),
         daemon_options=dict(data.get("daemon_options") or defaults.daemon_options),
         packages=tuple(str(p) for p in data.get("packages") or defaults.packages),
+        network_url=str(data.get("network_url") or defaults.network_url),
+        network_image=str(data.get("network_image") or defaults.network_image),
     )

@@ -3,7 +3,8 @@
 The VM runs under libvirt with software emulation (TCG) unless KVM can run its kernel (see
 testbed/vm), from the test bed's offline `provision-testbed/focal` box, with qemu's user-mode
 network: the guest's sshd is forwarded to a free 127.0.0.1 port, and the test bed's apt repository
-and registry mirror (on the host's 127.0.0.1) are reached at the user-mode gateway 10.0.2.2.
+and registry mirror are reached at their own address (the test bed network's gateway, an address
+of this machine, which qemu's user-mode network connects to like any other).
 
 Everything runs through the `provision` command in a temporary project directory holding a
 `provision.toml`; the VM is created once per module and always destroyed at the end. Wall times
@@ -28,7 +29,6 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-GATEWAY = "10.0.2.2"  # the host, seen from a guest on qemu's user-mode network
 BOX = "provision-testbed/focal"
 MEMORY_MIB = 8192
 CPUS = 2
@@ -134,11 +134,7 @@ def run_testbed(*args: str, timeout: float = 3600) -> str:
 class Testbed:
     driver: str
     role_settings: dict[str, Any]
-
-
-def guest_view(url: str) -> str:
-    """A test-bed URL on the host's loopback, as the guest reaches it."""
-    return url.replace("127.0.0.1", GATEWAY).replace("localhost", GATEWAY)
+    network_url: str
 
 
 @pytest.fixture(scope="session")
@@ -169,19 +165,14 @@ def testbed() -> Testbed:
         run_testbed("testbed", "up")
         record("test bed up (repository, registry)", time.monotonic() - started)
     fixtures = json.loads(run_testbed("testbed", "vars"))
-    repository = guest_view(fixtures["docker_apt_repository_url"]).replace(
+    # What an air-gapped site sets, as `python -m testbed vars` prints it (the role's defaults
+    # for everything else); provision.toml takes them without the docker_ prefix.
+    role_settings = {key.removeprefix("docker_"): value for key, value in fixtures.items()}
+    role_settings["apt_repository_url"] = role_settings["apt_repository_url"].replace(
         "{{ ansible_distribution | lower }}", "ubuntu"
     )
-    mirrors = [guest_view(m) for m in fixtures["docker_registry_mirrors"]]
-    # The guest has its own network: the container-only daemon options (bridge none, no
-    # iptables) are not wanted. A plain-http mirror off loopback must be listed as insecure.
-    role_settings = {
-        "apt_repository_url": repository,
-        "apt_key_fingerprint": fixtures["docker_apt_key_fingerprint"],
-        "registry_mirrors": mirrors,
-        "insecure_registries": [m.split("://", 1)[1].rstrip("/") for m in mirrors],
-    }
-    return Testbed(driver=driver, role_settings=role_settings)
+    network_url = json.loads(run_testbed("testbed", "status"))["network_url"]
+    return Testbed(driver=driver, role_settings=role_settings, network_url=network_url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,6 +285,7 @@ def vm(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V
                 "libvirt_driver": testbed.driver,
             },
             "docker": testbed.role_settings,
+            "checks": {"network_url": testbed.network_url},
         },
     )
     project = Project(path=path, env=clean_env(PROVISION_TESTBED_SSH_PORT=str(free_port())))

@@ -1,7 +1,8 @@
 """`provision apply` and `provision verify` over real SSH against test-bed hosts.
 
-Needs the test bed (`python -m testbed up`): hosts are systemd containers with sshd on a
-127.0.0.1 port, the role's repository/key/mirror variables come from `python -m testbed vars`.
+Needs the test bed (`python -m testbed up`): hosts are systemd containers with sshd at their own
+address on the test bed's network, the role's repository/key/mirror variables come from
+`python -m testbed vars` (the role's defaults otherwise).
 Each test module starts its own hosts and removes them afterwards.
 """
 
@@ -62,7 +63,7 @@ class BedHost:
 
     def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*ssh_argv(self.port, self.identity_file, self.user), command],
+            [*ssh_argv(self.address, self.identity_file, self.user, self.port), command],
             capture_output=True,
             text=True,
             timeout=120,
@@ -76,8 +77,13 @@ def status() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("provision-cli")
+def workdir(status: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where provision runs: its provision.toml points the network check at the test bed."""
+    path = tmp_path_factory.mktemp("provision-cli")
+    (path / "provision.toml").write_text(
+        f"[checks]\nnetwork_url = {json.dumps(status['network_url'])}\n", encoding="utf-8"
+    )
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -111,11 +111,10 @@ def vm_host() -> Iterator[dict[str, Any]]:
 def project(vm_host: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project directory whose provision.toml points the role at the test bed's fixtures."""
     directory = tmp_path_factory.mktemp("project")
+    network_url = ready_status()["network_url"]
     bed_vars = json.loads(run_testbed("vars", timeout=120).stdout)
-    daemon = ", ".join(
-        f'"{k}" = {json.dumps(v)}' for k, v in bed_vars["docker_daemon_options"].items()
-    )
     mirrors = json.dumps(bed_vars["docker_registry_mirrors"])
+    insecure = json.dumps(bed_vars["docker_insecure_registries"])
     (directory / "provision.toml").write_text(
         "[machine]\n"
         'provider = "libvirt"\n'
@@ -125,7 +124,9 @@ def project(vm_host: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
         f"apt_repository_url = {json.dumps(bed_vars['docker_apt_repository_url'])}\n"
         f"apt_key_fingerprint = {json.dumps(bed_vars['docker_apt_key_fingerprint'])}\n"
         f"registry_mirrors = {mirrors}\n"
-        f"daemon_options = {{ {daemon} }}\n",
+        f"insecure_registries = {insecure}\n"
+        "[checks]\n"
+        f"network_url = {json.dumps(network_url)}\n",
         encoding="utf-8",
     )
     fakebin = directory / "fakebin"

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from provision.checks.expectations import DEFAULT_DAEMON_OPTIONS
 from provision.paths import data_paths
 from provision.runner import RunResult, TaskResult, run_playbook
 from tests.bed import ready_status, run_testbed, ssh_argv
@@ -43,7 +44,7 @@ SLEEPER_IMAGE = "role-test-sleeper:latest"
 @dataclass(frozen=True)
 class Host:
     name: str
-    port: int
+    address: str
     user: str
     identity_file: str
     inventory: Path
@@ -51,7 +52,7 @@ class Host:
     def sh(self, command: str, *, check: bool = True) -> str:
         """Run ``command`` as root on the host; its stdout."""
         argv = [
-            *ssh_argv(self.port, self.identity_file, self.user),
+            *ssh_argv(self.address, self.identity_file, self.user),
             "sudo sh -c " + shlex.quote(command),
         ]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
@@ -108,7 +109,7 @@ def start(name: str, workdir: Path) -> Host:
     assert inventory.returncode == 0, inventory.stderr
     path = workdir / f"{name}.yml"
     path.write_text(inventory.stdout, encoding="utf-8")
-    return Host(name, int(info["port"]), info["user"], info["identity_file"], path)
+    return Host(name, info["address"], info["user"], info["identity_file"], path)
 
 
 @pytest.fixture
@@ -220,7 +221,7 @@ def test_noop_rerun_keeps_containers_running(converged: Host, role_vars: dict[st
 
 def test_changing_a_daemon_option_restarts_once(converged: Host, role_vars: dict[str, Any]) -> None:
     key, value = "max-concurrent-downloads", 4
-    options = {**role_vars["docker_daemon_options"], key: value}
+    options = {**DEFAULT_DAEMON_OPTIONS, key: value}
     pid = dockerd_pid(converged)
 
     changed = converge(converged, {**role_vars, "docker_daemon_options": options})
@@ -257,7 +258,7 @@ def engine_debug(host: Host) -> str:
 def test_a_lost_restart_is_made_up_by_the_next_run(
     converged: Host, role_vars: dict[str, Any]
 ) -> None:
-    options = {**role_vars["docker_daemon_options"], "debug": True}
+    options = {**DEFAULT_DAEMON_OPTIONS, "debug": True}
     pid = dockerd_pid(converged)
 
     # daemon.json is written, then the run fails before its handlers (apt has no such

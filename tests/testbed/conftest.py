@@ -24,14 +24,14 @@ def run_testbed(*args: str) -> str:
 @dataclass
 class SshHost:
     name: str
-    port: int
+    address: str
     user: str
     identity_file: str
 
     def run(
         self, command: str, *, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*ssh_argv(self.port, self.identity_file, self.user), command]
+        argv = [*ssh_argv(self.address, self.identity_file, self.user), command]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             pytest.fail(f"{command!r} failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -50,7 +50,7 @@ def focal_host(request: pytest.FixtureRequest) -> Iterator[SshHost]:
     name = "fx-" + request.node.name.replace("_", "-")[-40:].strip("-").lower()
     info = json.loads(run_testbed("hosts", "start", f"{name}=focal"))[0]
     try:
-        yield SshHost(name, info["port"], info["user"], info["identity_file"])
+        yield SshHost(name, info["address"], info["user"], info["identity_file"])
     finally:
         run_testbed("hosts", "stop", name)
 

@@ -16,9 +16,6 @@ from tests.testbed.conftest import SshHost, run_testbed, write_docker_source
 
 pytestmark = pytest.mark.integration
 
-# Settings the inner daemon needs on a host that shares the machine's network (TESTBED.md).
-PLATFORM = {"bridge": "none", "iptables": False, "ip6tables": False, "ip-masq": False}
-
 
 def ubuntu_repo(fixtures: dict[str, object]) -> str:
     status = fixtures["status"]
@@ -60,8 +57,6 @@ def test_docker_ce_replaces_the_distributions_engine(
 ) -> None:
     repo = ubuntu_repo(fixtures)
     write_docker_source(focal_host, repo, f"{repo}/gpg")
-    daemon = json.dumps(PLATFORM)
-    focal_host.run(f"echo {shlex.quote(daemon)} | sudo tee /etc/docker/daemon.json")
     focal_host.run(
         "sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "
         "apt-get install -y -qq docker.io"
@@ -90,9 +85,14 @@ def test_hello_world_comes_from_the_mirror_alone(
     focal_host: SshHost, fixtures: dict[str, object]
 ) -> None:
     repo = ubuntu_repo(fixtures)
-    mirror = fixtures["docker_registry_mirrors"]
+    # What an air-gapped site writes: a plain-HTTP mirror off loopback is listed as insecure.
+    daemon = json.dumps(
+        {
+            "registry-mirrors": fixtures["docker_registry_mirrors"],
+            "insecure-registries": fixtures["docker_insecure_registries"],
+        }
+    )
     write_docker_source(focal_host, repo, f"{repo}/gpg")
-    daemon = json.dumps({**PLATFORM, "registry-mirrors": mirror})
     focal_host.run(f"echo {shlex.quote(daemon)} | sudo tee /etc/docker/daemon.json")
     focal_host.run(
         "sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive "

@@ -141,7 +141,7 @@ def test_extra_vars_forms(tmp_path: Path) -> None:
             f"@{yamlfile}",
             "docker_version=5:26.1.3-1~ubuntu.20.04~focal",
             "docker_live_restore=true",
-            'docker_daemon_options={"bridge": "none"}',
+            'docker_daemon_options={"live-restore": true}',
             '{"docker_state": "present"}',
             "empty=",
         ]
@@ -151,7 +151,7 @@ def test_extra_vars_forms(tmp_path: Path) -> None:
         "docker_users": ["ops"],
         "docker_version": "5:26.1.3-1~ubuntu.20.04~focal",
         "docker_live_restore": True,
-        "docker_daemon_options": {"bridge": "none"},
+        "docker_daemon_options": {"live-restore": True},
         "docker_state": "present",
         "empty": "",
     }
@@ -183,8 +183,8 @@ def test_file_diffs_are_rendered_and_attached_to_the_task() -> None:
             task="Write daemon.json",
             diff=[
                 {
-                    "before": '{\n  "bridge": "none"\n}\n',
-                    "after": '{\n  "bridge": "none",\n  "debug": true\n}\n',
+                    "before": '{\n  "live-restore": true\n}\n',
+                    "after": '{\n  "live-restore": true,\n  "debug": true\n}\n',
                     "before_header": "/etc/docker/daemon.json",
                     "after_header": "/etc/docker/daemon.json",
                 },

@@ -32,7 +32,7 @@ def test_expectations_from_the_run_variables() -> None:
         {
             "docker_users": ["ops"],
             "docker_apt_key_fingerprint": "8c50 67A9",
-            "docker_daemon_options": {"bridge": "none"},
+            "docker_daemon_options": {"debug": True},
             "docker_registry_mirrors": ["http://127.0.0.1:5000"],
             "docker_packages": ["docker-ce"],
         },
@@ -42,7 +42,7 @@ def test_expectations_from_the_run_variables() -> None:
     assert expect.key_fingerprint == "8C5067A9"
     # the mirror is checked where the role writes it: daemon.json's registry-mirrors
     assert expect.daemon_options == {
-        "bridge": "none",
+        "debug": True,
         "registry-mirrors": ["http://127.0.0.1:5000"],
     }
     assert expect.packages == ("docker-ce",)
@@ -60,7 +60,7 @@ def test_expectations_fall_back_to_role_defaults() -> None:
 def test_the_shared_checks_read_our_file(tmp_path: Path) -> None:
     """The file `verify` writes is what provision/checks reads back."""
     expect = expectations_from_role_vars(
-        {"docker_users": ["ops", "ci"], "docker_daemon_options": {"bridge": "none"}},
+        {"docker_users": ["ops", "ci"], "docker_daemon_options": {"debug": True}},
         role_defaults=ROLE_DEFAULTS,
     )
     path = tmp_path / "expect.json"
