@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from provision.errors import (
     EXIT_CODES,
@@ -26,15 +26,18 @@ from provision.errors import (
     UsageError,
 )
 from provision.output import Output
+from provision.settings import DEFAULT_BOXES, MACHINE_FLAGS
 
-MACHINE_FLAGS = ("box", "provider", "memory", "cpus", "disk", "hostname")
+COMMANDS: Final = ("up", "apply", "verify", "status", "ssh", "halt", "destroy")
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting (one line, exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+        command = self.prog.removeprefix("provision").strip()
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see `{self.prog} --help`)")
 
 
 def _version() -> str:
@@ -105,11 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     up = add("up", "create or start the VM with Vagrant, converge it and run the host checks")
+    boxes = ", ".join(f"{box} for {provider}" for provider, box in DEFAULT_BOXES.items())
     up.add_argument("--provider", metavar="NAME", help="virtualbox (default) or libvirt")
-    up.add_argument("--box", metavar="BOX", help="Vagrant box (default ubuntu/focal64)")
+    up.add_argument("--box", metavar="BOX", help=f"Vagrant box (default: {boxes})")
     up.add_argument("--memory", metavar="MIB", help="RAM in MiB (default 8192)")
     up.add_argument("--cpus", metavar="N", help="virtual CPUs (default 2)")
-    up.add_argument("--disk", metavar="GB", help="primary disk size in GB (default 10)")
+    up.add_argument("--disk", metavar="GIB", help="primary disk size in GiB (default 10)")
     up.add_argument("--hostname", metavar="NAME", help="guest host name (default provision)")
     up.add_argument(
         "--no-checks", action="store_true", help="skip the host checks after converging"
@@ -132,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="role variable (VALUE read as JSON when it is JSON); also @FILE "
-        "or a JSON object; repeatable; overrides [docker] settings",
+        help="variables as ansible-playbook -e takes them: KEY=VALUE (VALUE is a string, "
+        "converted as the role's argument spec says: docker_users=a,b), @FILE or a YAML/JSON "
+        "mapping; repeatable; overrides [docker] and PROVISION_DOCKER_*",
     )
     apply.add_argument(
         "--check", action="store_true", help="report what would change, change nothing"
@@ -151,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="the role variables the hosts were converged with (expected "
-        "users, key fingerprint, daemon options)",
+        help="the role variables the hosts were converged with (expected users, key "
+        "fingerprint, daemon options), in apply's -e forms",
     )
 
     add("status", "show the VM's state")
@@ -197,11 +202,10 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
     from provision import commands
     from provision.settings import load_settings
 
-    flags = {key: getattr(args, key, None) for key in MACHINE_FLAGS}
-    settings = load_settings(
-        config=Path(args.config) if args.config else None,
-        flags=flags,
-    )
+    flags = {
+        key: getattr(args, flag[2:].replace("-", "_"), None) for key, flag in MACHINE_FLAGS.items()
+    }
+    settings = load_settings(config=args.config, flags=flags)
     ctx = commands.Context(
         out=out,
         settings=settings,
@@ -237,13 +241,23 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
         raise UsageError(f"unknown command {args.command!r}")
 
 
+def _usage_error(argv: Sequence[str], error: UsageError) -> int:
+    """A command line argparse refused: one line, and with ``--json`` the one document."""
+    words = list(argv[: argv.index("--")] if "--" in argv else argv)
+    out = Output(json_mode="--json" in words)
+    out.error(error)
+    command = next((w for w in words if w in COMMANDS), None)
+    out.result(command, EXIT_USAGE, {"error": {"message": error.message, "detail": ""}})
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``provision`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parse_args(argv)
     except UsageError as exc:
-        sys.stderr.write(f"provision: error: {exc.message}\n")
-        return EXIT_USAGE
+        return _usage_error(argv, exc)
     _configure_logging(args.verbose, args.debug)
     out = Output(json_mode=args.json, verbosity=args.verbose)
     payload: dict[str, Any] = {}

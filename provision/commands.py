@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from provision import guest, preflight, runner, verify
+from provision import ansible_probe, guest, preflight, runner, verify
 from provision.errors import ProvisionError, RunFailedError, UsageError
+from provision.extra_vars import check_extra_vars
 from provision.inventory import dump_inventory
 from provision.output import Output
 from provision.paths import DataPaths, data_paths
-from provision.settings import ROLE_NAME, RoleSpec, Settings
+from provision.role_options import RoleContract, role_defaults
+from provision.settings import Settings
 from provision.vagrant import MachineStatus, VagrantAdapter
 
 
@@ -32,6 +34,7 @@ class Context:
     debug: bool = False
     payload: dict[str, Any] = field(default_factory=dict)
     _paths: DataPaths | None = field(default=None, repr=False)
+    _contract: RoleContract | None = field(default=None, repr=False)
 
     @property
     def paths(self) -> DataPaths:
@@ -47,11 +50,10 @@ class Context:
             progress=self.out.tool_line,
         )
 
-    def role_defaults(self) -> Mapping[str, Any]:
-        role_dir = self.paths.role(ROLE_NAME)
-        if not (role_dir / "meta" / "argument_specs.yml").is_file():
-            return {}
-        return RoleSpec.from_role_dir(role_dir).defaults
+    def contract(self) -> RoleContract:
+        if self._contract is None:
+            self._contract = RoleContract.load(self.paths)
+        return self._contract
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,9 +83,39 @@ def _converge(
         on_task=None if verbose else out.task,
         on_text=out.raw if verbose else None,
         keep_artifacts=ctx.debug,
+        color=out.terminal,
     )
-    out.recap(result.hosts, result.elapsed, check=check)
+    out.recap(result.hosts, result.elapsed, check=check, interrupted=result.interrupted)
+    for warning in result.warnings:
+        out.warn(warning)
     return result
+
+
+def _inputs(
+    ctx: Context,
+    *,
+    extra_vars: Sequence[str],
+    inventory: Path | None = None,
+    inventory_arg: str = "",
+    limit: str | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The role variables (settings, then ``-e``) and the inventory's hosts, read as Ansible
+    will read them and validated: nothing has run yet."""
+    role_vars = ctx.settings.role_vars()
+    if not extra_vars and inventory is None:
+        return role_vars, []
+    found = ansible_probe.probe(
+        paths=ctx.paths,
+        env=runner.ansible_env(ctx.paths),
+        extra_vars=extra_vars,
+        inventory=inventory,
+        inventory_arg=inventory_arg,
+        limit=limit,
+    )
+    role_vars.update(check_extra_vars(found.extra_vars, contract=ctx.contract()))
+    for warning in found.warnings:
+        ctx.out.warn(warning)
+    return role_vars, found.hosts
 
 
 def _vm_inventory(ctx: Context, adapter: VagrantAdapter) -> tuple[Path, dict[str, Any]]:
@@ -95,13 +127,20 @@ def _vm_inventory(ctx: Context, adapter: VagrantAdapter) -> tuple[Path, dict[str
     return path, inventory
 
 
+def _vm_hosts(inventory: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The hosts of the inventory made from ``vagrant ssh-config``, with their variables."""
+    hosts: dict[str, Mapping[str, Any]] = {}
+    for group in (inventory.get("all", {}).get("children") or {}).values():
+        hosts.update(group.get("hosts") or {})
+    return hosts
+
+
 def _vm_users(inventory: Mapping[str, Any]) -> list[str]:
     users: list[str] = []
-    for group in (inventory.get("all", {}).get("children") or {}).values():
-        for hostvars in (group.get("hosts") or {}).values():
-            user = hostvars.get("ansible_user")
-            if user and user not in users:
-                users.append(str(user))
+    for hostvars in _vm_hosts(inventory).values():
+        user = hostvars.get("ansible_user")
+        if user and str(user) not in users:
+            users.append(str(user))
     return users
 
 
@@ -118,17 +157,15 @@ def _verify(
     ctx: Context,
     *,
     inventory: Path,
-    pattern: str,
+    hosts: Sequence[str],
     role_vars: Mapping[str, Any],
     default_users: Sequence[str] = (),
 ) -> verify.VerifyResult:
     out = ctx.out
     started = time.monotonic()
-    env = runner.ansible_env(ctx.paths)
-    hosts = verify.resolve_hosts(inventory, pattern, env=env)
     expectations = replace(
         verify.expectations_from_role_vars(
-            role_vars, role_defaults=ctx.role_defaults(), default_users=default_users
+            role_vars, role_defaults=role_defaults(ctx.paths), default_users=default_users
         ),
         network_url=ctx.settings.checks.network_url,
         network_image=ctx.settings.checks.walkthrough_image,
@@ -158,11 +195,12 @@ def _verify(
         on_step=out.walkthrough_step,
     )
     result.elapsed = time.monotonic() - started
-    passed = sum(c.outcome == "passed" for c in result.checks)
+    counts = result.counts()
+    checks = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "none"
     steps = sum(s.outcome == "passed" for s in result.walkthrough)
     out.info(
-        f"  {passed}/{len(result.checks)} checks and {steps}/{len(result.walkthrough)} "
-        f"walkthrough steps passed in {result.elapsed:.1f}s"
+        f"  checks: {checks}; {steps}/{len(result.walkthrough)} walkthrough steps passed "
+        f"in {result.elapsed:.1f}s"
     )
     return result
 
@@ -182,6 +220,12 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
     version = preflight.check_vagrant(adapter)
     provider = preflight.check_provider(machine.provider, env=adapter.env)
     statuses = adapter.status()
+    other = next((s for s in statuses if s.created and s.provider != machine.provider), None)
+    if other is not None:
+        raise UsageError(
+            f"the VM exists with the {other.provider} provider, not {machine.provider}: use "
+            f"--provider {other.provider}, or `provision destroy` it first"
+        )
     running = bool(statuses) and all(s.running for s in statuses)
     out.info(f"  vagrant {version}, {provider}; VM: {', '.join(s.state for s in statuses)}")
     if not running:
@@ -192,7 +236,7 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
 
     out.step(
         f"vagrant up: {machine.box} on {machine.provider}, {machine.memory} MiB, "
-        f"{machine.cpus} CPUs, {machine.disk} GB disk"
+        f"{machine.cpus} CPUs, {machine.disk_gib} GiB disk"
     )
     adapter.up()
     inventory_path, inventory = _vm_inventory(ctx, adapter)
@@ -202,7 +246,7 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
     payload["guest"] = probe.as_dict()
     out.info(
         f"  guest: {probe.memory_mib} MiB RAM, "
-        + (f"{probe.disk_gib:.1f} GB disk" if probe.disk_gib is not None else "disk unknown")
+        + (f"{probe.disk_gib:.1f} GiB disk" if probe.disk_gib is not None else "disk unknown")
     )
     for warning in guest.compare(machine, probe):
         out.warn(warning)
@@ -217,7 +261,11 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
 
     if run_checks:
         checked = _verify(
-            ctx, inventory=inventory_path, pattern="all", role_vars=role_vars, default_users=users
+            ctx,
+            inventory=inventory_path,
+            hosts=list(_vm_hosts(inventory)),
+            role_vars=role_vars,
+            default_users=users,
         )
         payload["verify"] = checked.as_dict()
         checked.raise_for_status()
@@ -225,8 +273,11 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
 
 def _require_inventory(inventory: str) -> Path:
     path = Path(inventory).expanduser()
-    if not path.exists():
-        raise UsageError(f"-i {inventory}: inventory not found")
+    if not inventory.strip() or not path.exists():
+        raise UsageError(
+            f"-i {inventory!r}: no such file or directory (an Ansible inventory: INI, YAML or "
+            "JSON file, script or directory)"
+        )
     return path.resolve()
 
 
@@ -240,8 +291,10 @@ def cmd_apply(
     diff: bool,
 ) -> None:
     inventory_path = _require_inventory(inventory)
-    role_vars = ctx.settings.role_vars()
-    role_vars.update(runner.parse_extra_vars(extra_vars))
+    role_vars, hosts = _inputs(
+        ctx, extra_vars=extra_vars, inventory=inventory_path, inventory_arg=inventory, limit=limit
+    )
+    ctx.payload["hosts"] = hosts
     mode = " in check mode" if check else ""
     ctx.out.step(
         f"apply playbooks/site.yml to {inventory}{mode}" + (f" (limit {limit})" if limit else "")
@@ -260,20 +313,26 @@ def cmd_verify(
     limit: str | None,
     extra_vars: Sequence[str],
 ) -> None:
-    role_vars = ctx.settings.role_vars()
-    role_vars.update(runner.parse_extra_vars(extra_vars))
     default_users: list[str] = []
     if inventory is None:
+        if extra_vars:  # -e is checked before Vagrant is asked anything
+            _inputs(ctx, extra_vars=extra_vars)
         adapter = ctx.vagrant()
         _require_running(adapter)
         inventory_path, vm_inventory = _vm_inventory(ctx, adapter)
         default_users = _vm_users(vm_inventory)
+        shown = "the VM's inventory"
     else:
         inventory_path = _require_inventory(inventory)
+        shown = inventory
+    role_vars, hosts = _inputs(
+        ctx, extra_vars=extra_vars, inventory=inventory_path, inventory_arg=shown, limit=limit
+    )
+    ctx.payload["hosts"] = hosts
     result = _verify(
         ctx,
         inventory=inventory_path,
-        pattern=limit or "all",
+        hosts=hosts,
         role_vars=role_vars,
         default_users=default_users,
     )

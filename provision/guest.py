@@ -39,7 +39,7 @@ class GuestResources:
     def as_dict(self) -> dict[str, Any]:
         return {
             "memory_mib": self.memory_mib,
-            "disk_gb": None if self.disk_gib is None else round(self.disk_gib, 2),
+            "disk_gib": None if self.disk_gib is None else round(self.disk_gib, 2),
         }
 
 
@@ -97,19 +97,20 @@ def compare(machine: MachineSettings, guest: GuestResources) -> list[str]:
             )
     real = guest.disk_gib
     if real is not None:
-        wanted = float(machine.disk)
+        wanted = float(machine.disk_gib)
         if real > wanted * (1 + DISK_TOLERANCE):
             warnings.append(
-                f"disk: the guest's disk is {real:.1f} GB, {machine.disk} GB were requested: "
-                f"Vagrant cannot shrink a box's disk and box {machine.box!r} ships a larger "
-                f"one. Set [machine] disk = {math.ceil(real)} to match it, or use a box whose "
-                f"disk is at most {machine.disk} GB"
+                f"disk: the guest's disk is {real:.1f} GiB, {machine.disk_gib} GiB were "
+                f"requested: Vagrant cannot shrink a box's disk and box {machine.box!r} ships a "
+                f"larger one. Set [machine] disk_gib = {math.ceil(real)} to match it, or use a "
+                f"box whose disk is at most {machine.disk_gib} GiB"
             )
         elif real < wanted * (1 - DISK_TOLERANCE):
             warnings.append(
-                f"disk: the guest's disk is {real:.1f} GB, {machine.disk} GB were requested: "
-                "the disk was not grown. Vagrant before 2.4 needs VAGRANT_EXPERIMENTAL=disks "
-                "(provision sets it) and resizes only when the VM is created: run "
+                f"disk: the guest's disk is {real:.1f} GiB, {machine.disk_gib} GiB were "
+                "requested: the disk was not grown. Vagrant before 2.4 needs "
+                "VAGRANT_EXPERIMENTAL=disks (provision sets it) and resizes only when the VM is "
+                "created: run "
                 "`provision destroy` and `provision up` again"
             )
     return warnings

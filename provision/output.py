@@ -7,6 +7,7 @@ while working (warnings still go to stderr) and then exactly one JSON object on 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from provision.verify import CheckOutcome, StepResult
 
 _STATUS_WIDTH = 11
+# Colour and cursor sequences (Ansible colours its text when it thinks it writes to a terminal).
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -42,6 +45,12 @@ class Output:
         self.out = stdout or sys.stdout
         self.err = stderr or sys.stderr
         self.warnings: list[str] = []
+
+    @property
+    def terminal(self) -> bool:
+        """Whether progress goes to a terminal (then tools may colour their text)."""
+        isatty = getattr(self.out, "isatty", None)
+        return bool(not self.json_mode and isatty is not None and isatty())
 
     # -- plain lines ---------------------------------------------------------------------
 
@@ -72,10 +81,15 @@ class Output:
                 self._print(f"    {line.rstrip()}")
 
     def raw(self, text: str) -> None:
-        """Ansible's own text, passed through with ``-v``."""
-        if not self.json_mode:
-            self.out.write(text if text.endswith("\n") else text + "\n")
-            self.out.flush()
+        """A tool's own text (Ansible's with ``-v``), passed through; to a file or a pipe without
+        colour codes and carriage returns (Ansible writes through a pseudo-terminal)."""
+        if self.json_mode:
+            return
+        text = text.replace("\r\n", "\n")
+        if not self.terminal:
+            text = _ANSI.sub("", text).replace("\r", "\n")
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
 
     # -- Ansible ---------------------------------------------------------------------------
 
@@ -88,12 +102,21 @@ class Output:
         if result.diff:
             self.raw(result.diff)
 
-    def recap(self, hosts: Iterable[HostRecap], elapsed: float, *, check: bool = False) -> None:
+    def recap(
+        self,
+        hosts: Iterable[HostRecap],
+        elapsed: float,
+        *,
+        check: bool = False,
+        interrupted: bool = False,
+    ) -> None:
         rows = list(hosts)
         title = "recap (check mode: nothing was changed)" if check else "recap"
         self._print(f"==> {title}")
-        if not rows:
-            self._print("  no hosts matched")
+        if interrupted:
+            self._print("  interrupted: the run was stopped before Ansible's recap")
+        elif not rows:
+            self._print("  Ansible reported no host")
         width = max((len(r.host) for r in rows), default=4)
         for r in rows:
             self._print(
@@ -129,7 +152,7 @@ class Output:
         for d in data:
             self._print("  ".join(v.ljust(w) for v, w in zip(d, widths, strict=True)).rstrip())
 
-    def result(self, command: str, exit_code: int, payload: Mapping[str, Any]) -> None:
+    def result(self, command: str | None, exit_code: int, payload: Mapping[str, Any]) -> None:
         """The one JSON document (``--json``); nothing in human mode."""
         if not self.json_mode:
             return

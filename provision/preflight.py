@@ -21,7 +21,7 @@ from provision.vagrant import VIRTUALBOX_HINT, VagrantAdapter
 
 MIN_VAGRANT: Final = (2, 2, 19)
 LIBVIRT_URI: Final = "qemu:///system"
-MIN_FREE_DISK_GB: Final = 3
+MIN_FREE_DISK_GIB: Final = 3
 LIBVIRT_HINT: Final = (
     "libvirt is missing: install it (Debian/Ubuntu: apt-get install libvirt-daemon-system "
     "libvirt-clients vagrant-libvirt) or use --provider virtualbox"
@@ -30,10 +30,8 @@ LIBVIRT_HINT: Final = (
 
 @dataclass
 class PreflightReport:
-    vagrant_version: str = ""
-    provider_detail: str = ""
     free_memory_mib: int | None = None
-    free_disk_gb: dict[str, float] = field(default_factory=dict)
+    free_disk_gib: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -142,30 +140,18 @@ def check_resources(
         )
     for label, directory in vm_storage_dirs(machine.provider, env).items():
         where = _existing_parent(directory)
-        free_gb = disk_free_bytes(where) / 1024**3
-        report.free_disk_gb[str(directory)] = round(free_gb, 1)
-        if free_gb < MIN_FREE_DISK_GB:
+        free_gib = disk_free_bytes(where) / 1024**3
+        report.free_disk_gib[str(directory)] = round(free_gib, 1)
+        if free_gib < MIN_FREE_DISK_GIB:
             raise PrerequisiteError(
-                f"not enough free disk for the {label} in {where}: {free_gb:.1f} GB free, "
-                f"at least {MIN_FREE_DISK_GB} GB needed"
+                f"not enough free disk for the {label} in {where}: {free_gib:.1f} GiB free, "
+                f"at least {MIN_FREE_DISK_GIB} GiB needed"
             )
-        if label == "VM disks" and free_gb < machine.disk:
+        if label == "VM disks" and free_gib < machine.disk_gib:
             report.warnings.append(
-                f"{where} has {free_gb:.1f} GB free: the VM's disk may grow to {machine.disk} GB"
+                f"{where} has {free_gib:.1f} GiB free: the VM's disk may grow to "
+                f"{machine.disk_gib} GiB"
             )
-    return report
-
-
-def run_preflight(adapter: VagrantAdapter, *, check_host_resources: bool = True) -> PreflightReport:
-    version = check_vagrant(adapter)
-    provider_detail = check_provider(adapter.machine.provider, env=adapter.env)
-    report = (
-        check_resources(adapter.machine, env=adapter.env)
-        if check_host_resources
-        else PreflightReport()
-    )
-    report.vagrant_version = version
-    report.provider_detail = provider_detail
     return report
 
 
@@ -177,5 +163,4 @@ __all__ = [
     "check_provider",
     "check_resources",
     "check_vagrant",
-    "run_preflight",
 ]

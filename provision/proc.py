@@ -26,10 +26,12 @@ def run(
     check: bool = False,
     timeout: float | None = None,
     install_hint: str = "",
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` and return the completed process (text mode).
 
-    ``capture=False`` lets the child use this process's terminal (interactive commands).
+    ``capture=False`` lets the child use this process's terminal (interactive commands);
+    ``input_text`` is written to its stdin.
     ``env`` replaces the environment (merge ``os.environ`` yourself). A missing executable
     raises :class:`PrerequisiteError` with ``install_hint``; ``check=True`` turns a non-zero
     exit into :class:`RunFailedError` carrying the command's stderr.
@@ -45,6 +47,7 @@ def run(
             text=True,
             check=False,
             timeout=timeout,
+            input=input_text,
         )
     except FileNotFoundError:
         hint = f": {install_hint}" if install_hint else ""

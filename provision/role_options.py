@@ -83,6 +83,12 @@ def load_ansible_yaml(path: Path) -> Any:
         raise SettingsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
 
 
+def role_defaults(paths: DataPaths | None = None) -> dict[str, Any]:
+    """The role's ``defaults/main.yml`` (a computed default is its Jinja text)."""
+    loaded = load_ansible_yaml((paths or data_paths()).role(ROLE_NAME) / "defaults" / "main.yml")
+    return dict(loaded) if isinstance(loaded, dict) else {}
+
+
 def is_template(value: Any) -> bool:
     """Whether a value holds a Jinja expression anywhere (checked by the role once rendered)."""
     if isinstance(value, str):
@@ -106,10 +112,19 @@ def show(value: Any, limit: int = 60) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
-def did_you_mean(name: str, candidates: list[str]) -> str | None:
-    """The closest candidate to a mistyped name, if any is close."""
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return close[0] if close else None
+def did_you_mean(
+    name: str, candidates: list[str], *, prefix: str = "", cutoff: float = 0.7
+) -> str | None:
+    """The closest candidate to a mistyped name, if one is close enough: similar spelling, or
+    the only one the name begins (``DISK`` for ``DISK_GIB``). Names are compared without their
+    shared ``prefix`` (it would make every pair look alike)."""
+    stripped = {c.removeprefix(prefix): c for c in candidates}
+    bare = name.removeprefix(prefix)
+    close = difflib.get_close_matches(bare, list(stripped), n=1, cutoff=cutoff)
+    if close:
+        return stripped[close[0]]
+    longer = [c for c in stripped if len(bare) >= 3 and c.startswith(bare)]
+    return stripped[longer[0]] if len(longer) == 1 else None
 
 
 _TYPE_WORDS: Final = {
@@ -166,10 +181,12 @@ class RoleContract:
         return _TYPE_WORDS.get(kind, ("a " + kind, ""))[0]
 
     def suggest(self, name: str) -> str | None:
-        """The option a mistyped (or unprefixed) name probably means."""
-        if not name.startswith(ROLE_PREFIX) and ROLE_PREFIX + name in self.options:
-            return ROLE_PREFIX + name
-        return did_you_mean(name, self.names)
+        """The option a mistyped, unprefixed or twice-prefixed name probably means."""
+        bare = name.removeprefix(ROLE_PREFIX)
+        for candidate in (ROLE_PREFIX + bare, bare):
+            if candidate != name and candidate in self.options:
+                return candidate
+        return did_you_mean(name, self.names, prefix=ROLE_PREFIX)
 
     def unknown(self, name: str, *, where: str, spelled: Callable[[str], str] = str) -> None:
         """Raise the one line for a name that is not an option (``spelled`` renders an option

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +95,11 @@ class RunResult:
     changes: list[TaskResult] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
     error_lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status == "canceled"
 
     @property
     def changed(self) -> int:
@@ -114,11 +119,12 @@ class RunResult:
             # with --check: the drift, what a real run would change
             "changes": [{"host": c.host, "task": c.task, "diff": c.diff} for c in self.changes],
             "unreachable": dict(self.unreachable),
+            "warnings": list(self.warnings),
         }
 
     def raise_for_status(self) -> None:
         """Turn a failed run into the matching domain error."""
-        if self.status == "canceled":
+        if self.interrupted:
             raise InterruptedRunError("interrupted: the Ansible run was cancelled")
         unreachable_hosts = [h.host for h in self.hosts if h.unreachable]
         if unreachable_hosts:
@@ -185,6 +191,20 @@ class _EventCollector:
         self.error_lines: list[str] = []
         self.stats: dict[str, Any] | None = None
         self._pending_diff: dict[str, str] = {}
+        # warning text -> hosts that reported it (the role's WARNING: lines, Ansible's warnings)
+        self.warnings: dict[str, list[str]] = {}
+
+    def _warn(self, text: str, host: str = "") -> None:
+        hosts = self.warnings.setdefault(text, [])
+        if host and host not in hosts:
+            hosts.append(host)
+
+    def warning_lines(self) -> list[str]:
+        """Each warning once, with the hosts that reported it."""
+        return [
+            f"{text} ({', '.join(hosts)})" if hosts else text
+            for text, hosts in self.warnings.items()
+        ]
 
     def __call__(self, event: Mapping[str, Any]) -> bool:
         name = str(event.get("event", ""))
@@ -197,6 +217,10 @@ class _EventCollector:
                 stripped = line.strip()
                 if stripped.startswith(("ERROR!", "[ERROR]")):
                     self.error_lines.append(one_line(stripped))
+        if name == "warning" and stdout:
+            text = one_line(_ANSI.sub("", stdout)).removeprefix("[WARNING]:").strip()
+            if text:
+                self._warn(text)
         if name == "playbook_on_stats":
             self.stats = dict(data)
         if name == "runner_on_file_diff":
@@ -221,6 +245,9 @@ class _EventCollector:
                 message=_message(res) if status in ("failed", "unreachable", "ignored") else "",
                 diff=diff,
             )
+            warning = _role_warning(data, res) if status in ("ok", "changed") else None
+            if warning:
+                self._warn(warning, host)
             if status == "changed":
                 self.changes.append(result)
             if status == "failed":
@@ -231,6 +258,20 @@ class _EventCollector:
                 self.on_task(result)
         # ansible-runner drops the event (and r.stats ends up None) unless this is truthy.
         return True
+
+
+_DEBUG_ACTIONS = frozenset({"debug", "ansible.builtin.debug", "ansible.legacy.debug"})
+_WARNING_PREFIX = "WARNING:"
+
+
+def _role_warning(data: Mapping[str, Any], res: Mapping[str, Any]) -> str | None:
+    """The text of a role's warning: a debug task whose message starts with ``WARNING:``."""
+    if str(data.get("task_action", "")) not in _DEBUG_ACTIONS:
+        return None
+    msg = res.get("msg")
+    if not isinstance(msg, str) or not msg.lstrip().startswith(_WARNING_PREFIX):
+        return None
+    return one_line(msg.lstrip().removeprefix(_WARNING_PREFIX))
 
 
 def render_diff(diff: Any) -> str:
@@ -299,8 +340,11 @@ def _recap(stats: Mapping[str, Any] | None) -> list[HostRecap]:
     ]
 
 
-def ansible_env(paths: DataPaths, *, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for Ansible and for tools that read Ansible's config (testinfra)."""
+def ansible_env(
+    paths: DataPaths, *, extra: Mapping[str, str] | None = None, color: bool = False
+) -> dict[str, str]:
+    """Environment for Ansible and for tools that read Ansible's config (testinfra). Ansible
+    runs in a pseudo-terminal under ansible-runner: colour only when ours is a terminal."""
     venv_bin = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     env = {
@@ -308,6 +352,7 @@ def ansible_env(paths: DataPaths, *, extra: Mapping[str, str] | None = None) -> 
         "ANSIBLE_CONFIG": str(paths.ansible_cfg),
         "ANSIBLE_COLLECTIONS_PATH": str(paths.collections_path()),
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_NOCOLOR": "false" if color else "true",
     }
     if extra:
         env.update(extra)
@@ -350,13 +395,12 @@ def run_playbook(
     on_text: Callable[[str], None] | None = None,
     keep_artifacts: bool = False,
     envvars: Mapping[str, str] | None = None,
+    color: bool = False,
 ) -> RunResult:
     """Run ``playbook`` against ``inventory`` and return what happened (does not raise on a
     failed run: call :meth:`RunResult.raise_for_status` after reporting)."""
     if not playbook.is_file():
         raise ProvisionError(f"playbook {playbook} not found: reinstall provision")
-    if not inventory.exists():
-        raise ProvisionError(f"inventory {inventory} not found", exit_code=2)
     try:
         import ansible_runner
     except ImportError as exc:  # pragma: no cover - a broken install
@@ -370,7 +414,7 @@ def run_playbook(
 
     private_data_dir = Path(tempfile.mkdtemp(prefix="provision-ansible-"))
     collector = _EventCollector(on_task, on_text)
-    env = ansible_env(paths, extra=envvars)
+    env = ansible_env(paths, extra=envvars, color=color)
     started = time.monotonic()
     log.info(
         "$ ansible-playbook -i %s %s%s%s (private_data_dir %s)",
@@ -416,52 +460,5 @@ def run_playbook(
         changes=collector.changes,
         unreachable=collector.unreachable,
         error_lines=collector.error_lines,
+        warnings=collector.warning_lines(),
     )
-
-
-def parse_extra_vars(items: Sequence[str]) -> dict[str, Any]:
-    """``-e`` values: ``KEY=VALUE`` (VALUE read as JSON when it is JSON, else a string),
-    ``@FILE`` (YAML or JSON) or an inline JSON/YAML mapping, like ``ansible-playbook -e``."""
-    import json
-
-    import yaml
-
-    result: dict[str, Any] = {}
-    for item in items:
-        if item.startswith("@"):
-            path = Path(item[1:]).expanduser()
-            try:
-                loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise ProvisionError(
-                    f"-e {item}: cannot read {path}: {exc.strerror}", exit_code=2
-                ) from None
-            except yaml.YAMLError as exc:
-                raise ProvisionError(
-                    f"-e {item}: not YAML/JSON: {one_line(str(exc))}", exit_code=2
-                ) from None
-            if not isinstance(loaded, dict):
-                raise ProvisionError(f"-e {item}: must hold a mapping of variables", exit_code=2)
-            result.update(loaded)
-        elif item.lstrip().startswith("{"):
-            try:
-                loaded = yaml.safe_load(item)
-            except yaml.YAMLError as exc:
-                raise ProvisionError(
-                    f"-e {item!r}: not a JSON/YAML mapping: {one_line(str(exc))}", exit_code=2
-                ) from None
-            if not isinstance(loaded, dict):
-                raise ProvisionError(f"-e {item!r}: not a mapping", exit_code=2)
-            result.update(loaded)
-        else:
-            key, sep, value = item.partition("=")
-            key = key.strip()
-            if not sep or not key.isidentifier():
-                raise ProvisionError(
-                    f"-e {item!r}: expected KEY=VALUE, @FILE or a JSON object", exit_code=2
-                )
-            try:
-                result[key] = json.loads(value)
-            except ValueError:
-                result[key] = value
-    return result

@@ -2,17 +2,19 @@
 
 Every value is validated where it comes from, before anything runs, and a bad one raises
 :class:`~provision.errors.SettingsError` (exit 2) with one line naming the source, the key and
-what is accepted.
+what is accepted. An unknown key or ``PROVISION_*`` variable is refused too, with the name it
+probably meant.
 
 Sections:
 
 ``[machine]``
-    The Vagrant VM: ``box``, ``provider``, ``memory`` (MiB), ``cpus``, ``disk`` (GB),
-    ``hostname``, ``libvirt_driver``. Handed to the ``Vagrantfile`` as ``PROVISION_*`` variables.
+    The Vagrant VM: ``box`` (default per provider), ``provider``, ``memory`` (MiB), ``cpus``,
+    ``disk_gib``, ``hostname``, ``libvirt_driver``. Handed to the ``Vagrantfile`` as
+    ``PROVISION_*`` variables.
 ``[docker]``
     Anything the ``docker`` role takes, without its ``docker_`` prefix (``users``,
-    ``registry_mirrors``, ``daemon_options``, ``apt_repository_url``, ...). The accepted keys,
-    types and choices are read from the role's own contract, ``meta/argument_specs.yml``.
+    ``registry_mirrors``, ``daemon_options``, ``apt_repository_url``, ...), validated by
+    :mod:`provision.role_options` against the role's own contract.
 ``[checks]``
     ``walkthrough_image``: the image the ``verify`` walkthrough pulls, runs and removes.
     ``network_url``: what a container on the default bridge must fetch in the host checks.
@@ -20,27 +22,32 @@ Sections:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from provision.checks.expectations import DEFAULT_NETWORK_URL
 from provision.errors import SettingsError
-from provision.role_options import load_ansible_yaml
+from provision.role_options import ROLE_PREFIX, RoleContract, did_you_mean, show
 
 CONFIG_FILE_NAME: Final = "provision.toml"
 PROVIDERS: Final = ("virtualbox", "libvirt")
+# A focal box published for each provider (ubuntu/focal64 exists for VirtualBox only).
+DEFAULT_BOXES: Final = {"virtualbox": "ubuntu/focal64", "libvirt": "generic/ubuntu2004"}
 LIBVIRT_DRIVERS: Final = ("kvm", "qemu")
 MIN_MEMORY_MIB: Final = 1024
-MIN_DISK_GB: Final = 5
-MAX_DISK_GB: Final = 2048
-ROLE_NAME: Final = "docker"
-ROLE_PREFIX: Final = "docker_"
+MIN_DISK_GIB: Final = 5
+MAX_DISK_GIB: Final = 2048
+ENV_PREFIX: Final = "PROVISION_"
+DOCKER_ENV_PREFIX: Final = "PROVISION_DOCKER_"
+# PROVISION_* variables that are not settings: read elsewhere in provision (the data directory
+# override, the host checks' expectations) or by this repository's test bed and tests.
+OTHER_ENV: Final = frozenset({"PROVISION_DATA_DIR", "PROVISION_CHECKS_EXPECT"})
+OTHER_ENV_PREFIXES: Final = ("PROVISION_TESTBED_", "PROVISION_TEST_")
 
 _HOSTNAME_RE: Final = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
@@ -69,43 +76,45 @@ class HostLimits:
 
 
 # --------------------------------------------------------------------------------------------
-# Field specifications
+# [machine] and [checks]: provision's own keys
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One settings key: its type, accepted values and environment variable."""
+    """One ``[machine]`` or ``[checks]`` key: its type, accepted values and variable."""
 
     name: str
-    kind: str  # str | int | float | bool | list | dict | path | raw
+    kind: str  # str | int
     env: str
     description: str = ""
-    elements: str | None = None
-    choices: tuple[Any, ...] = ()
+    choices: tuple[str, ...] = ()
     check: Callable[[Any, HostLimits], str | None] | None = None
 
-    def describe_type(self) -> str:
+    def accepted(self) -> str:
         if self.choices:
-            return "one of " + ", ".join(str(c) for c in self.choices)
-        names = {
-            "str": "a string",
-            "path": "a string (a path)",
-            "int": "an integer",
-            "float": "a number",
-            "bool": "true or false",
-            "dict": "a table of options",
-        }
-        if self.kind == "list":
-            plural = {
-                "str": "strings",
-                "path": "strings",
-                "int": "integers",
-                "float": "numbers",
-                "bool": "booleans",
-                "dict": "tables",
-            }
-            return f"a list of {plural[self.elements]}" if self.elements in plural else "a list"
-        return names.get(self.kind, "any value")
+            return "one of " + ", ".join(self.choices)
+        return "an integer" if self.kind == "int" else "a string"
+
+    def type_ok(self, value: Any) -> bool:
+        if self.kind == "int":
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, str)
+
+    def from_text(self, text: str, *, where: str) -> Any:
+        if self.kind != "int":
+            return text
+        try:
+            return int(text.strip(), 10)
+        except ValueError:
+            raise SettingsError(f"{where} = {show(text)}: must be {self.accepted()}") from None
+
+    def validate(self, value: Any, *, where: str, host: HostLimits) -> Any:
+        if not self.type_ok(value) or (self.choices and value not in self.choices):
+            raise SettingsError(f"{where} = {show(value)}: must be {self.accepted()}")
+        problem = self.check(value, host) if self.check is not None else None
+        if problem:
+            raise SettingsError(f"{where}: {problem}")
+        return value
 
 
 def _check_memory(value: Any, host: HostLimits) -> str | None:
@@ -125,13 +134,11 @@ def _check_cpus(value: Any, host: HostLimits) -> str | None:
 
 
 def _check_disk(value: Any, _host: HostLimits) -> str | None:
-    if value < MIN_DISK_GB:
-        return (
-            f"{value} GB is too small: Ubuntu and Docker need at least {MIN_DISK_GB} GB "
-            f"(accepted: {MIN_DISK_GB}-{MAX_DISK_GB})"
-        )
-    if value > MAX_DISK_GB:
-        return f"{value} GB is too large (accepted: {MIN_DISK_GB}-{MAX_DISK_GB})"
+    accepted = f"accepted: {MIN_DISK_GIB}-{MAX_DISK_GIB} GiB"
+    if value < MIN_DISK_GIB:
+        return f"{value} GiB is too small: Ubuntu and Docker need more ({accepted})"
+    if value > MAX_DISK_GIB:
+        return f"{value} GiB is too large ({accepted})"
     return None
 
 
@@ -167,7 +174,7 @@ MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("provider", "str", "PROVISION_PROVIDER", "Vagrant provider", choices=PROVIDERS),
     FieldSpec("memory", "int", "PROVISION_MEMORY", "RAM in MiB", check=_check_memory),
     FieldSpec("cpus", "int", "PROVISION_CPUS", "virtual CPUs", check=_check_cpus),
-    FieldSpec("disk", "int", "PROVISION_DISK_GB", "primary disk in GB", check=_check_disk),
+    FieldSpec("disk_gib", "int", "PROVISION_DISK_GIB", "primary disk in GiB", check=_check_disk),
     FieldSpec("hostname", "str", "PROVISION_HOSTNAME", "guest host name", check=_check_hostname),
     FieldSpec(
         "libvirt_driver",
@@ -196,16 +203,30 @@ CHECKS_FIELDS: Final[tuple[FieldSpec, ...]] = (
     ),
 )
 
+# The command-line flags of `provision up` for [machine] keys.
+MACHINE_FLAGS: Final = {
+    "box": "--box",
+    "provider": "--provider",
+    "memory": "--memory",
+    "cpus": "--cpus",
+    "disk_gib": "--disk",
+    "hostname": "--hostname",
+}
+
 
 @dataclass(frozen=True)
 class MachineSettings:
-    box: str = "ubuntu/focal64"
+    box: str = ""  # empty: the provider's default box (DEFAULT_BOXES)
     provider: str = "virtualbox"
     memory: int = 8192
     cpus: int = 2
-    disk: int = 10
+    disk_gib: int = 10
     hostname: str = "provision"
     libvirt_driver: str = "kvm"
+
+    def __post_init__(self) -> None:
+        if not self.box:
+            object.__setattr__(self, "box", DEFAULT_BOXES[self.provider])
 
     def vagrant_env(self) -> dict[str, str]:
         """The ``PROVISION_*`` variables the ``Vagrantfile`` reads."""
@@ -221,183 +242,18 @@ class ChecksSettings:
 @dataclass(frozen=True)
 class Settings:
     machine: MachineSettings = field(default_factory=MachineSettings)
+    # The role's variables (docker_*), validated and converted by the role's contract.
     docker: Mapping[str, Any] = field(default_factory=dict)
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     config_file: Path | None = None
 
     def role_vars(self) -> dict[str, Any]:
-        """The ``[docker]`` settings as the role's variables (``docker_*``)."""
-        return {ROLE_PREFIX + key: value for key, value in self.docker.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# The role's contract
-
-
-@dataclass(frozen=True)
-class RoleSpec:
-    """The options the docker role accepts, read from its ``meta/argument_specs.yml``."""
-
-    fields: Mapping[str, FieldSpec]
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_role_dir(cls, role_dir: Path) -> RoleSpec:
-        spec_file = role_dir / "meta" / "argument_specs.yml"
-        data = load_ansible_yaml(spec_file)
-        options = (((data or {}).get("argument_specs") or {}).get("main") or {}).get("options")
-        defaults: dict[str, Any] = {}
-        defaults_file = role_dir / "defaults" / "main.yml"
-        if defaults_file.is_file():
-            loaded = load_ansible_yaml(defaults_file)
-            if isinstance(loaded, dict):
-                defaults = {
-                    str(k).removeprefix(ROLE_PREFIX): v
-                    for k, v in loaded.items()
-                    if str(k).startswith(ROLE_PREFIX)
-                }
-        return cls.from_options(options or {}, defaults=defaults)
-
-    @classmethod
-    def from_options(
-        cls, options: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None
-    ) -> RoleSpec:
-        fields: dict[str, FieldSpec] = {}
-        for var, option in options.items():
-            if not str(var).startswith(ROLE_PREFIX):
-                continue
-            key = str(var).removeprefix(ROLE_PREFIX)
-            opt = option or {}
-            fields[key] = FieldSpec(
-                name=key,
-                kind=str(opt.get("type", "str")),
-                env="PROVISION_DOCKER_" + key.upper(),
-                description=_first_line(opt.get("description", "")),
-                elements=opt.get("elements"),
-                choices=tuple(opt.get("choices") or ()),
-            )
-        return cls(fields=fields, defaults=dict(defaults or {}))
-
-
-def _first_line(description: Any) -> str:
-    if isinstance(description, list):
-        description = description[0] if description else ""
-    return str(description).strip().splitlines()[0] if str(description).strip() else ""
-
-
-# --------------------------------------------------------------------------------------------
-# Type checking and conversion
-
-
-def _type_ok(kind: str, value: Any) -> bool:
-    if kind in ("str", "path"):
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "list":
-        return isinstance(value, list)
-    if kind == "dict":
-        return isinstance(value, dict)
-    return True
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    try:
-        shown = json.dumps(value, default=str)
-    except (TypeError, ValueError):  # pragma: no cover - TOML values always serialise
-        shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
-
-
-def _validate_value(spec: FieldSpec, value: Any, *, where: str, host: HostLimits) -> Any:
-    """Check one value against its spec; ``where`` names the key for the message."""
-    if not _type_ok(spec.kind, value):
-        raise SettingsError(f"{where} = {_show(value)}: must be {spec.describe_type()}")
-    if spec.kind == "list" and spec.elements:
-        for index, item in enumerate(value):
-            if not _type_ok(spec.elements, item):
-                element = FieldSpec(spec.name, spec.elements, spec.env)
-                raise SettingsError(
-                    f"{where}[{index}] = {_show(item)}: must be {element.describe_type()}"
-                )
-    if spec.choices:
-        items = value if spec.kind == "list" else [value]
-        for item in items:
-            if item not in spec.choices:
-                accepted = ", ".join(str(c) for c in spec.choices)
-                raise SettingsError(f"{where} = {_show(item)}: must be one of {accepted}")
-    if spec.check is not None:
-        problem = spec.check(value, host)
-        if problem:
-            raise SettingsError(f"{where}: {problem}")
-    return value
-
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def _from_text(spec: FieldSpec, text: str, *, where: str) -> Any:
-    """Convert an environment variable or flag to the spec's type."""
-    kind = spec.kind
-    value: Any
-    wrong = f"{where} = {_show(text)}: must be {spec.describe_type()}"
-    if kind in ("str", "path"):
-        return text
-    if kind == "int":
-        try:
-            return int(text.strip(), 10)
-        except ValueError:
-            raise SettingsError(wrong) from None
-    if kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            raise SettingsError(wrong) from None
-    if kind == "bool":
-        lowered = text.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise SettingsError(f"{where} = {_show(text)}: must be true or false")
-    if kind == "list":
-        stripped = text.strip()
-        if stripped.startswith("["):
-            value = _json(text, where=where, expected="a JSON list")
-        else:
-            value = [part.strip() for part in stripped.split(",") if part.strip()]
-            if spec.elements == "int":
-                value = [_from_text(replace(spec, kind="int"), v, where=where) for v in value]
-        return value
-    if kind == "dict":
-        return _json(text, where=where, expected="a JSON object")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _json(text: str, *, where: str, expected: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(
-            f"{where}: must be {expected} ({exc.msg} at column {exc.colno})"
-        ) from None
+        """The ``[docker]`` settings and ``PROVISION_DOCKER_*`` as the role's variables."""
+        return dict(self.docker)
 
 
 # --------------------------------------------------------------------------------------------
 # Loading
-
 
 _SECTIONS: Final = ("machine", "docker", "checks")
 
@@ -419,58 +275,118 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _apply_table(
+def _unknown(what: str, name: str, candidates: list[str], prefix: str = "") -> SettingsError:
+    guess = did_you_mean(name, candidates, prefix=prefix)
+    hint = f"did you mean {guess}?" if guess else "accepted: " + ", ".join(candidates)
+    return SettingsError(f"{what} ({hint})")
+
+
+def _table(
     table: Mapping[str, Any],
-    fields: Mapping[str, FieldSpec],
+    fields: tuple[FieldSpec, ...],
     *,
     section: str,
     source: str,
     host: HostLimits,
 ) -> dict[str, Any]:
+    specs = {spec.name: spec for spec in fields}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        spec = fields.get(key)
+        spec = specs.get(key)
         if spec is None:
-            accepted = ", ".join(fields) or "none"
-            raise SettingsError(
-                f"{source}: unknown key {section}.{key} (accepted in [{section}]: {accepted})"
+            names = [f"{section}.{n}" for n in specs]
+            raise _unknown(
+                f"{source}: unknown key {section}.{key}", f"{section}.{key}", names, f"{section}."
             )
-        values[key] = _validate_value(spec, value, where=f"{source}: {section}.{key}", host=host)
+        values[key] = spec.validate(value, where=f"{source}: {section}.{key}", host=host)
     return values
 
 
-def _apply_env(
-    env: Mapping[str, str], fields: Mapping[str, FieldSpec], *, host: HostLimits
+def _environment(
+    env: Mapping[str, str], fields: tuple[FieldSpec, ...], *, host: HostLimits
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for key, spec in fields.items():
-        if spec.env not in env:
+    for spec in fields:
+        if spec.env in env:
+            value = spec.from_text(env[spec.env], where=spec.env)
+            values[spec.name] = spec.validate(value, where=spec.env, host=host)
+    return values
+
+
+def check_environment_names(env: Mapping[str, str]) -> None:
+    """Refuse a ``PROVISION_*`` variable that provision does not know (a typo would be ignored
+    silently otherwise). ``PROVISION_DOCKER_*`` names are the role's: checked with its options."""
+    known = sorted(spec.env for spec in (*MACHINE_FIELDS, *CHECKS_FIELDS))
+    for name in sorted(env):
+        if (
+            not name.startswith(ENV_PREFIX)
+            or name.startswith(DOCKER_ENV_PREFIX)
+            or name in known
+            or name in OTHER_ENV
+            or name.startswith(OTHER_ENV_PREFIXES)
+        ):
             continue
-        text = env[spec.env]
-        value = _from_text(spec, text, where=spec.env)
-        values[key] = _validate_value(spec, value, where=spec.env, host=host)
+        raise _unknown(f"{name}: unknown variable", name, known, ENV_PREFIX)
+
+
+def _docker_env_name(option: str) -> str:
+    return DOCKER_ENV_PREFIX + option.removeprefix(ROLE_PREFIX).upper()
+
+
+def _docker(
+    table: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    source: str,
+    contract: Callable[[], RoleContract],
+) -> dict[str, Any]:
+    """``[docker]`` keys, then ``PROVISION_DOCKER_*`` over them, as role variables."""
+    names = sorted(n for n in env if n.startswith(DOCKER_ENV_PREFIX))
+    if not table and not names:
+        return {}
+    role = contract()
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        option = ROLE_PREFIX + key
+        where = f"{source}: docker.{key}"
+        if option not in role.options:
+            role.unknown(option, where=where, spelled=lambda n: "docker." + n[len(ROLE_PREFIX) :])
+        values[option] = role.validate(option, value, where=where)
+    for name in names:
+        option = ROLE_PREFIX + name[len(DOCKER_ENV_PREFIX) :].lower()
+        if option not in role.options:
+            role.unknown(option, where=name, spelled=_docker_env_name)
+        text = env[name]
+        value = role.from_text(option, text, where=name)
+        values[option] = role.validate(option, value, where=name, shown=show(text))
     return values
 
 
 def load_settings(
     *,
-    config: Path | None = None,
+    config: str | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, str | None] | None = None,
     host: HostLimits | None = None,
-    role_spec_loader: Callable[[], RoleSpec] | None = None,
+    contract: Callable[[], RoleContract] | None = None,
 ) -> Settings:
     """Build validated settings: defaults < file < ``PROVISION_*`` < flags.
 
-    ``flags`` maps ``[machine]`` keys to the text given on the command line (``None`` = unset).
-    ``role_spec_loader`` is called only when ``[docker]`` settings are present.
+    ``config`` is ``--config`` as given (``None``: ./provision.toml when present). ``flags``
+    maps ``[machine]`` keys to the text given on the command line (``None`` = unset).
+    ``contract`` loads the role's contract, only when ``[docker]`` settings are present.
     """
     env = os.environ if env is None else env
     host = host or HostLimits.detect()
     cwd = cwd or Path.cwd()
+    check_environment_names(env)
 
-    path: Path | None = config
+    if config is not None and not config.strip():
+        raise SettingsError(
+            f"--config {show(config)}: empty; give a settings file (e.g. --config provision.toml)"
+        )
+    path: Path | None = Path(config).expanduser() if config is not None else None
     if path is None and (cwd / CONFIG_FILE_NAME).is_file():
         path = cwd / CONFIG_FILE_NAME
     data: dict[str, Any] = read_config_file(path) if path is not None else {}
@@ -478,88 +394,33 @@ def load_settings(
 
     for key, value in data.items():
         if key not in _SECTIONS:
-            accepted = ", ".join(f"[{s}]" for s in _SECTIONS)
             what = "section" if isinstance(value, dict) else "top-level key"
-            raise SettingsError(f"{source}: unknown {what} {key!r} (accepted: {accepted})")
+            raise _unknown(f"{source}: unknown {what} {key!r}", key, list(_SECTIONS))
         if not isinstance(value, dict):
             raise SettingsError(f"{source}: {key} must be a table ([{key}]), not a value")
 
-    machine_fields = {spec.name: spec for spec in MACHINE_FIELDS}
-    checks_fields = {spec.name: spec for spec in CHECKS_FIELDS}
-
-    machine: dict[str, Any] = {}
-    machine.update(
-        _apply_table(
-            data.get("machine", {}), machine_fields, section="machine", source=source, host=host
-        )
+    machine = _table(
+        data.get("machine", {}), MACHINE_FIELDS, section="machine", source=source, host=host
     )
-    machine.update(_apply_env(env, machine_fields, host=host))
+    machine.update(_environment(env, MACHINE_FIELDS, host=host))
+    specs = {spec.name: spec for spec in MACHINE_FIELDS}
     for key, text in (flags or {}).items():
-        if text is None:
-            continue
-        spec = machine_fields[key]
-        flag = "--" + key.replace("_", "-")
-        value = _from_text(spec, text, where=flag)
-        machine[key] = _validate_value(spec, value, where=flag, host=host)
+        if text is not None:
+            flag = MACHINE_FLAGS[key]
+            value = specs[key].from_text(text, where=flag)
+            machine[key] = specs[key].validate(value, where=flag, host=host)
 
-    checks: dict[str, Any] = {}
-    checks.update(
-        _apply_table(
-            data.get("checks", {}), checks_fields, section="checks", source=source, host=host
-        )
+    checks = _table(
+        data.get("checks", {}), CHECKS_FIELDS, section="checks", source=source, host=host
     )
-    checks.update(_apply_env(env, checks_fields, host=host))
+    checks.update(_environment(env, CHECKS_FIELDS, host=host))
 
-    docker: dict[str, Any] = {}
-    docker_table = data.get("docker", {})
-    docker_env = any(name.startswith("PROVISION_DOCKER_") for name in env)
-    if docker_table or docker_env:
-        loader = role_spec_loader or _default_role_spec
-        role_fields = loader().fields
-        docker.update(
-            _apply_table(docker_table, role_fields, section="docker", source=source, host=host)
-        )
-        unknown_env = sorted(
-            name
-            for name in env
-            if name.startswith("PROVISION_DOCKER_")
-            and name not in {spec.env for spec in role_fields.values()}
-        )
-        if unknown_env:
-            accepted = ", ".join(spec.env for spec in role_fields.values())
-            raise SettingsError(f"{unknown_env[0]}: unknown variable (accepted: {accepted})")
-        docker.update(_apply_env(env, role_fields, host=host))
-
+    docker = _docker(
+        data.get("docker", {}), env, source=source, contract=contract or RoleContract.load
+    )
     return Settings(
         machine=MachineSettings(**machine),
         docker=docker,
         checks=ChecksSettings(**checks),
         config_file=path,
     )
-
-
-def _default_role_spec() -> RoleSpec:
-    from provision.paths import data_paths
-
-    return RoleSpec.from_role_dir(data_paths().role(ROLE_NAME))
-
-
-def settings_reference() -> list[tuple[str, str, str, str]]:
-    """(section.key, environment variable, default, description) for the docs."""
-    rows: list[tuple[str, str, str, str]] = []
-    defaults = MachineSettings()
-    for spec in MACHINE_FIELDS:
-        rows.append(
-            (f"machine.{spec.name}", spec.env, str(getattr(defaults, spec.name)), spec.description)
-        )
-    checks_defaults = ChecksSettings()
-    for spec in CHECKS_FIELDS:
-        rows.append(
-            (
-                f"checks.{spec.name}",
-                spec.env,
-                str(getattr(checks_defaults, spec.name)),
-                spec.description,
-            )
-        )
-    return rows

@@ -5,10 +5,14 @@
   ``Vagrantfile`` reads, ``VAGRANT_CWD`` at the shipped ``Vagrantfile`` and
   ``VAGRANT_DOTFILE_PATH`` in the project directory (so the VM belongs to the directory the
   user runs ``provision`` in, also for an installed package).
-* Long commands (``up``, ``halt``, ``destroy``) run with ``--machine-readable`` and are streamed:
-  ``ui`` records become progress lines and the ``error-exit`` record (``Vagrant::Errors::…``)
-  is the stable hook that turns a failure into a domain error, e.g. ``ProviderNotUsable`` →
-  exit 3 "VirtualBox is missing".
+* Only python-vagrant's public API: ``Vagrant(root, env, quiet_stdout, err_cm)``, ``up``
+  (streamed), ``halt``, ``destroy``, ``status``, ``ssh_config``, ``ssh``, ``version``,
+  ``get_vagrant_executable`` and ``make_file_cm``. The environment is handed to each Vagrant
+  process; this process's own environment is never changed.
+* Failures: Vagrant names its error class (``Vagrant::Errors::…``, the stable hook) in the
+  ``error-exit`` record of ``--machine-readable`` output (``status``) and, with
+  ``VAGRANT_LOG=error``, in its error log on stderr (the other commands). The class turns a
+  failure into a domain error, e.g. ``ProviderNotUsable`` → exit 3 "VirtualBox is missing".
 * Vagrant's stderr is captured and carried by the error.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -37,7 +42,7 @@ from provision.errors import (
 from provision.inventory import inventory_from_ssh_config
 
 if TYPE_CHECKING:
-    import vagrant as _vagrant_mod
+    from vagrant import Vagrant
 
     from provision.paths import DataPaths
     from provision.settings import MachineSettings
@@ -59,6 +64,15 @@ LIBVIRT_PLUGIN_HINT: Final = (
 )
 RUNNING_STATES: Final = frozenset({"running"})
 _DISKS_FEATURE: Final = "disks"
+# python-vagrant's status() renames libvirt's states to VirtualBox's: undone, so that users see
+# what `vagrant status` shows them.
+_PYTHON_VAGRANT_RENAMES: Final = {
+    ("libvirt", "poweroff"): "shutoff",
+    ("libvirt", "saved"): "paused",
+}
+# Vagrant's error log names the exception: "ERROR vagrant: #<Vagrant::Errors::X: message>".
+_LOGGED_ERROR: Final = re.compile(r"#<((?:Vagrant|VagrantPlugins)(?:::\w+)*::Errors::\w+): ?")
+_LOG_RECORD: Final = re.compile(r"^\s*(?:DEBUG|INFO|WARN|ERROR|FATAL) [\w:]+: ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,13 +93,15 @@ def _unescape(text: str) -> str:
 
 
 def _shown(message: str) -> bool:
-    """Whether a Vagrant ui message is worth a progress line."""
-    text = message.lstrip()
+    """Whether a line of Vagrant's output is worth a progress line."""
+    text = message.strip()
     # box downloads report "Progress: 12% (Rate: ...)" many times a second
-    if text.startswith("Progress:"):
+    if re.search(r"(^|: )Progress: ", text):
         return False
     # the warning about VAGRANT_EXPERIMENTAL=disks, which provision itself sets
-    return "requested to enabled the experimental flag" not in text
+    return "experimental flag" not in text and not text.startswith(
+        ("Features:", "Please use with caution")
+    )
 
 
 def parse_machine_readable_line(line: str) -> MachineRecord | None:
@@ -172,6 +188,34 @@ def _first_sentence(text: str) -> str:
     return first if len(first) <= 300 else first[:297] + "..."
 
 
+def failure_from_log(stderr: str) -> VagrantFailure | None:
+    """The error class and message Vagrant logs on stderr with ``VAGRANT_LOG=error``."""
+    lines = stderr.splitlines()
+    for index, line in enumerate(lines):
+        found = _LOGGED_ERROR.search(line)
+        if found is None:
+            continue
+        message = [line[found.end() :]]
+        for following in lines[index + 1 :]:
+            if _LOG_RECORD.match(following):
+                break
+            message.append(following)
+        text = "\n".join(message).rstrip()
+        return VagrantFailure(found.group(1), text.removesuffix(">"))
+    return None
+
+
+def failure_from_machine_readable(output: Any) -> VagrantFailure | None:
+    """The ``error-exit`` record of ``--machine-readable`` output, if any."""
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
+    failure: VagrantFailure | None = None
+    for line in text.splitlines():
+        record = parse_machine_readable_line(line)
+        if record and record.type == "error-exit" and len(record.data) >= 2:
+            failure = VagrantFailure(record.data[0], record.data[1])
+    return failure
+
+
 # --------------------------------------------------------------------------------------------
 # Status
 
@@ -205,7 +249,12 @@ def _import_vagrant() -> Any:
 
 
 class VagrantAdapter:
-    """All Vagrant operations for one project directory."""
+    """All Vagrant operations for one project directory.
+
+    ``base_env`` (default: this process's environment) is what Vagrant runs with, plus the
+    project's variables. python-vagrant finds the ``vagrant`` executable on this process's
+    ``PATH``.
+    """
 
     def __init__(
         self,
@@ -221,7 +270,6 @@ class VagrantAdapter:
         self.machine = machine
         self.progress = progress or (lambda _line: None)
         self.env = self.build_env(base_env if base_env is not None else os.environ)
-        self._client: _vagrant_mod.Vagrant | None = None
 
     # -- environment -------------------------------------------------------------------------
 
@@ -242,38 +290,18 @@ class VagrantAdapter:
         return env
 
     def executable(self) -> str:
-        vagrant_mod = _import_vagrant()
-        # python-vagrant searches os.environ's PATH; ours may differ (tests, wrappers).
-        saved = os.environ.get("PATH")
-        os.environ["PATH"] = self.env.get("PATH", "")
-        try:
-            exe = vagrant_mod.which("vagrant")
-        finally:
-            if saved is None:
-                os.environ.pop("PATH", None)
-            else:
-                os.environ["PATH"] = saved
+        """The ``vagrant`` python-vagrant runs, or exit 3 with the install hint."""
+        exe = _import_vagrant().get_vagrant_executable()
         if not exe:
             raise PrerequisiteError(f"vagrant is not installed: {VAGRANT_INSTALL_HINT}")
         return str(exe)
 
-    def client(self) -> _vagrant_mod.Vagrant:
-        if self._client is None:
-            vagrant_mod = _import_vagrant()
-            exe = self.executable()
-            client = vagrant_mod.Vagrant(
-                root=str(self.project_dir),
-                env=self.env,
-                quiet_stdout=True,
-                quiet_stderr=True,
-            )
-            client._vagrant_exe = exe  # python-vagrant would look it up on os.environ's PATH
-            self._client = client
-        return self._client
-
     @contextmanager
-    def _stderr_capture(self) -> Iterator[tuple[Callable[[], Any], Callable[[], str]]]:
+    def _client(self, *, log_errors: bool = False) -> Iterator[tuple[Vagrant, Callable[[], str]]]:
+        """A python-vagrant client whose stderr goes to a file (read by the second item).
+        ``log_errors``: Vagrant logs its error class on stderr (``VAGRANT_LOG=error``)."""
         vagrant_mod = _import_vagrant()
+        self.executable()
         fd, name = tempfile.mkstemp(prefix="provision-vagrant-", suffix=".err")
         os.close(fd)
         path = Path(name)
@@ -284,8 +312,17 @@ class VagrantAdapter:
             except OSError:
                 return ""
 
+        env = dict(self.env, VAGRANT_LOG="error") if log_errors else self.env
         try:
-            yield vagrant_mod.make_file_cm(str(path), mode="w"), read
+            yield (
+                vagrant_mod.Vagrant(
+                    root=str(self.project_dir),
+                    env=env,
+                    quiet_stdout=True,
+                    err_cm=vagrant_mod.make_file_cm(str(path), mode="w"),
+                ),
+                read,
+            )
         finally:
             path.unlink(missing_ok=True)
 
@@ -294,78 +331,75 @@ class VagrantAdapter:
             command=command, failure=failure, stderr=stderr, provider=self.machine.provider
         )
 
-    # -- streamed commands -------------------------------------------------------------------
-
-    def _stream(self, command: str, args: list[str | None]) -> None:
-        """Run ``vagrant <args> --machine-readable``, streaming ``ui`` lines as progress."""
-        client = self.client()
-        failure: VagrantFailure | None = None
-        argv = [*args, "--machine-readable"]
-        log.info("$ vagrant %s", " ".join(a for a in argv if a))
-        with self._stderr_capture() as (err_cm, read_stderr):
-            client.err_cm = err_cm
-            try:
-                for line in client._stream_vagrant_command(argv):
-                    record = parse_machine_readable_line(line)
-                    if record is None:
-                        if line.strip():
-                            self.progress(line.rstrip())
-                        continue
-                    if record.type == "ui" and len(record.data) >= 2:
-                        if _shown(record.data[1]):
-                            self.progress(record.data[1])
-                    elif record.type == "error-exit" and len(record.data) >= 2:
-                        failure = VagrantFailure(record.data[0], record.data[1])
-            except subprocess.CalledProcessError:
-                raise self._fail(command, failure=failure, stderr=read_stderr()) from None
-            except KeyboardInterrupt:
-                raise InterruptedRunError(f"vagrant {command} was interrupted") from None
-            finally:
-                client.err_cm = _import_vagrant().devnull_cm
+    # -- long commands ---------------------------------------------------------------------
 
     def up(self) -> None:
-        self._stream("up", ["up", f"--provider={self.machine.provider}", "--no-provision"])
+        """``vagrant up --no-provision --provider=…``, its output streamed as progress."""
+        log.info("$ vagrant up --no-provision --provider=%s", self.machine.provider)
+        with self._client(log_errors=True) as (client, read_stderr):
+            try:
+                lines = client.up(
+                    no_provision=True, provider=self.machine.provider, stream_output=True
+                )
+                for line in lines:
+                    if line.strip() and _shown(line):
+                        self.progress(line.rstrip())
+            except subprocess.CalledProcessError:
+                stderr = read_stderr()
+                raise self._fail("up", failure=failure_from_log(stderr), stderr=stderr) from None
+            except KeyboardInterrupt:
+                raise InterruptedRunError("vagrant up was interrupted") from None
+
+    def _call(self, command: str, call: Callable[[Vagrant], Any]) -> None:
+        log.info("$ vagrant %s", command)
+        self.progress(f"vagrant {command} ...")
+        with self._client(log_errors=True) as (client, read_stderr):
+            try:
+                call(client)
+            except subprocess.CalledProcessError:
+                stderr = read_stderr()
+                raise self._fail(command, failure=failure_from_log(stderr), stderr=stderr) from None
+            except KeyboardInterrupt:
+                raise InterruptedRunError(f"vagrant {command} was interrupted") from None
 
     def halt(self) -> None:
-        self._stream("halt", ["halt"])
+        self._call("halt", lambda client: client.halt())
 
     def destroy(self) -> None:
-        self._stream("destroy", ["destroy", "--force"])
+        self._call("destroy", lambda client: client.destroy())
 
     # -- captured commands -------------------------------------------------------------------
 
     def version(self) -> str:
-        result = proc.run(
-            argv=[self.executable(), "--version"],
-            env=self.env,
-            cwd=self.project_dir,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise RunFailedError(
-                f"vagrant --version failed: {one_line(result.stderr) or result.returncode}"
-            )
-        # "Vagrant 2.3.4"
-        words = result.stdout.split()
-        return words[-1] if words else ""
+        with self._client() as (client, read_stderr):
+            try:
+                return str(client.version())
+            except subprocess.CalledProcessError:
+                raise RunFailedError(
+                    f"vagrant --version failed: {one_line(read_stderr())[:300]}"
+                ) from None
+            except Exception as exc:  # python-vagrant raises Exception on unparsable output
+                raise RunFailedError(f"vagrant --version: {one_line(str(exc))[:300]}") from None
 
     def status(self) -> list[MachineStatus]:
-        """Each machine's state in its provider's words, as ``vagrant status`` prints it
-        (python-vagrant's ``status()`` renames libvirt's ``shutoff`` to ``poweroff``)."""
-        client = self.client()
-        with self._stderr_capture() as (err_cm, read_stderr):
-            client.err_cm = err_cm
+        """Each machine's state in its provider's words, as ``vagrant status`` prints it."""
+        with self._client() as (client, read_stderr):
             try:
-                output = client._run_vagrant_command(["status", "--machine-readable"])
+                statuses = client.status()
             except subprocess.CalledProcessError as exc:
-                failure = _failure_from_output(exc.output)
+                failure = failure_from_machine_readable(exc.output)
                 raise self._fail("status", failure=failure, stderr=read_stderr()) from None
-        return parse_status(str(output))
+        return [
+            MachineStatus(
+                name=str(s.name),
+                state=_PYTHON_VAGRANT_RENAMES.get((s.provider, s.state), str(s.state or "")),
+                provider=str(s.provider or ""),
+            )
+            for s in statuses
+        ]
 
     def ssh_config(self) -> str:
-        client = self.client()
-        with self._stderr_capture() as (err_cm, read_stderr):
-            client.err_cm = err_cm
+        with self._client() as (client, read_stderr):
             try:
                 return str(client.ssh_config())
             except subprocess.CalledProcessError:
@@ -375,15 +409,10 @@ class VagrantAdapter:
         return inventory_from_ssh_config(self.ssh_config())
 
     def run_in_guest(self, command: str) -> str:
-        """Run a command in the guest (``vagrant ssh --no-tty -c``) and return its stdout.
-
-        Without a tty the output keeps plain newlines (python-vagrant's ``ssh()`` cannot pass
-        ``--no-tty``)."""
-        client = self.client()
-        with self._stderr_capture() as (err_cm, read_stderr):
-            client.err_cm = err_cm
+        """Run a command in the guest (``vagrant ssh --command``) and return its stdout."""
+        with self._client() as (client, read_stderr):
             try:
-                return str(client._run_vagrant_command(["ssh", "--no-tty", "--command", command]))
+                return str(client.ssh(command=command)).replace("\r\n", "\n")
             except subprocess.CalledProcessError as exc:
                 raise self._fail(
                     "ssh", failure=None, stderr=read_stderr() or f"exit status {exc.returncode}"
@@ -391,7 +420,9 @@ class VagrantAdapter:
 
     def ssh(self, command: str | None = None, *, capture: bool = False) -> tuple[int, str, str]:
         """``vagrant ssh`` (or ``-c COMMAND``) on this terminal, or captured (``capture``, no
-        tty); returns the exit status and, when captured, stdout and stderr."""
+        tty); returns the exit status and, when captured, stdout and stderr. An interactive
+        session needs this terminal, which python-vagrant does not hand over: it runs through
+        the one subprocess helper."""
         argv = [self.executable(), "ssh"]
         if capture:
             argv.append("--no-tty")
@@ -417,13 +448,3 @@ def parse_status(output: str) -> list[MachineStatus]:
         )
         for name, info in machines.items()
     ]
-
-
-def _failure_from_output(output: Any) -> VagrantFailure | None:
-    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
-    failure: VagrantFailure | None = None
-    for line in text.splitlines():
-        record = parse_machine_readable_line(line)
-        if record and record.type == "error-exit" and len(record.data) >= 2:
-            failure = VagrantFailure(record.data[0], record.data[1])
-    return failure

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 from xml.etree import ElementTree
@@ -49,39 +49,39 @@ def expectations_from_role_vars(
 ) -> Expectations:
     """What the shared checks expect, from the docker role's variables (``docker_*``): the
     values the run passed, else the role's defaults (a default that is a Jinja expression is
-    left to the checks' own default)."""
+    left to the checks' own default).
+
+    daemon.json: the checks read the role's own record of the keys it owns on the host; only
+    options given explicitly (``docker_daemon_options``) add values to compare."""
     defaults = role_defaults or {}
 
     def pick(name: str) -> Any:
-        if f"docker_{name}" in role_vars:
-            return role_vars[f"docker_{name}"]
+        if name in role_vars:
+            return role_vars[name]
         value = defaults.get(name)
         return None if isinstance(value, str) and "{{" in value else value
 
     base = Expectations()
-    users = pick("users")
+    users = pick("docker_users")
     if not isinstance(users, list):
         users = list(default_users) or None
-    fingerprint = pick("apt_key_fingerprint")
-    daemon = pick("daemon_options")
-    daemon_options = dict(daemon) if isinstance(daemon, dict) else dict(base.daemon_options)
-    # the role writes these two lists into daemon.json too (omitted when empty)
-    for var, key in (
-        ("registry_mirrors", "registry-mirrors"),
-        ("insecure_registries", "insecure-registries"),
-    ):
-        value = pick(var)
-        if isinstance(value, list) and value:
-            daemon_options[key] = [str(v) for v in value]
-    packages = pick("packages")
-    return Expectations(
+    fingerprint = pick("docker_apt_key_fingerprint")
+    daemon = role_vars.get("docker_daemon_options")
+    packages = pick("docker_packages")
+    return replace(
+        base,
         users=None if users is None else tuple(str(u) for u in users),
         key_fingerprint=(
             normalize_fingerprint(str(fingerprint)) if fingerprint else base.key_fingerprint
         ),
-        daemon_options=daemon_options,
+        daemon_options=dict(daemon) if isinstance(daemon, dict) else dict(base.daemon_options),
         packages=tuple(str(p) for p in packages) if isinstance(packages, list) else base.packages,
     )
+
+
+# The checks that prove what provision is for: the users are in the docker group and run
+# `docker run hello-world` without sudo. A verify in which they did not pass is no success.
+MISSION_CHECKS: Final = ("test_user_in_docker_group", "test_hello_world_as_user")
 
 
 @dataclass(frozen=True)
@@ -109,18 +109,39 @@ class VerifyResult:
     elapsed: float = 0.0
     checks_exit: int = 0
 
+    def mission_unproven(self) -> list[CheckOutcome]:
+        """The mission checks that did not pass (skipped, failed, or absent: a stand-in
+        outcome), in order."""
+        unproven: list[CheckOutcome] = []
+        for name in MISSION_CHECKS:
+            cases = [c for c in self.checks if _function(c.name) == name]
+            if not cases:
+                unproven.append(CheckOutcome(name, "missing", "the check did not run"))
+            unproven += [c for c in cases if c.outcome != "passed"]
+        return unproven
+
+    def counts(self) -> dict[str, int]:
+        """How many checks had each outcome (passed, skipped, failed, error)."""
+        counts: dict[str, int] = {}
+        for check in self.checks:
+            counts[check.outcome] = counts.get(check.outcome, 0) + 1
+        return counts
+
     @property
     def ok(self) -> bool:
         return (
             self.checks_exit == 0
             and all(c.outcome in ("passed", "skipped") for c in self.checks)
             and all(s.outcome != "failed" for s in self.walkthrough)
+            and not self.mission_unproven()
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "elapsed": round(self.elapsed, 2),
+            "counts": self.counts(),
+            "mission_unproven": [c.name for c in self.mission_unproven()],
             "checks": [c.__dict__ for c in self.checks],
             "walkthrough": [s.__dict__ for s in self.walkthrough],
         }
@@ -145,6 +166,20 @@ class VerifyResult:
             raise RunFailedError(
                 f"the host checks did not run (pytest exit status {self.checks_exit})"
             )
+        unproven = self.mission_unproven()
+        if unproven:
+            first = unproven[0]
+            raise RunFailedError(
+                f"verify proved nothing about the docker users: {first.name} was {first.outcome}"
+                + (f" ({clip(first.message, 200)})" if first.message else "")
+                + "; name the users to check with -e docker_users=USER or [docker] users",
+                detail="\n".join(f"{c.name}: {c.outcome}: {c.message}" for c in unproven),
+            )
+
+
+def _function(check_name: str) -> str:
+    """``test_docker_host::test_x[ansible://h-ops]`` -> ``test_x``."""
+    return check_name.rsplit("::", maxsplit=1)[-1].split("[", maxsplit=1)[0]
 
 
 def clip(text: str, limit: int) -> str:
@@ -178,29 +213,6 @@ def parse_junit(xml_text: str) -> list[CheckOutcome]:
                 break
         outcomes.append(CheckOutcome(full, outcome, message, duration))
     return outcomes
-
-
-def resolve_hosts(inventory: Path, pattern: str, *, env: Mapping[str, str]) -> list[str]:
-    """The inventory hosts a pattern (``all``, a group, ``a,b``, globs) selects."""
-    with _environ(env):
-        from testinfra.utils.ansible_runner import AnsibleRunner
-
-        runner = AnsibleRunner(str(inventory))
-        try:
-            hosts: list[str] = []
-            for part in (p.strip() for p in pattern.split(",")):
-                if part:
-                    hosts.extend(h for h in runner.get_hosts(part) if h not in hosts)
-        except RuntimeError as exc:
-            raise ProvisionError(f"inventory {inventory}: {exc}", exit_code=2) from None
-        except Exception as exc:
-            raise ProvisionError(
-                f"inventory {inventory} could not be read: {one_line(str(exc))[:300]}",
-                exit_code=2,
-            ) from None
-    if not hosts:
-        raise ProvisionError(f"no hosts in {inventory} match {pattern!r}", exit_code=2)
-    return hosts
 
 
 def probe_hosts(*, paths: DataPaths, inventory: Path, hosts: Sequence[str]) -> None:

@@ -7,8 +7,9 @@ write it). Every key is optional; a missing key, or no file at all, means the ro
 ``users``            users that must be in the ``docker`` group and run containers without sudo
                      (default: the user the checks connect as, unless that is root)
 ``key_fingerprint``  fingerprint of /etc/apt/keyrings/docker.asc (default: Docker's release key)
-``daemon_options``   keys and values /etc/docker/daemon.json must hold (default: the role's
-                     json-file log rotation)
+``daemon_options``   keys and values /etc/docker/daemon.json must hold besides what the role's
+                     own record on the host says it owns (default: nothing more; give the
+                     ``docker_daemon_options`` the run passed to compare their values)
 ``packages``         packages that must be installed (default: Docker's five)
 ``network_url``      a URL a container on the default bridge must fetch (default: Docker's
                      download site; give an address, not a name, where containers' DNS differs)
@@ -34,10 +35,6 @@ DEFAULT_PACKAGES = (
     "docker-buildx-plugin",
     "docker-compose-plugin",
 )
-DEFAULT_DAEMON_OPTIONS: dict[str, Any] = {
-    "log-driver": "json-file",
-    "log-opts": {"max-size": "10m", "max-file": "3"},
-}
 # What a container on the default bridge fetches to prove it reaches the network.
 DEFAULT_NETWORK_URL = "https://download.docker.com/"
 DEFAULT_NETWORK_IMAGE = "busybox"
@@ -65,7 +62,7 @@ class Expectations:
     # None: the user the checks connect as (the role's default for docker_users).
     users: tuple[str, ...] | None = None
     key_fingerprint: str = DOCKER_KEY_FINGERPRINT
-    daemon_options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_DAEMON_OPTIONS))
+    daemon_options: dict[str, Any] = field(default_factory=dict)
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     network_url: str = DEFAULT_NETWORK_URL
     network_image: str = DEFAULT_NETWORK_IMAGE

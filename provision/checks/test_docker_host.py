@@ -8,6 +8,7 @@ an ordinary user and use sudo only to switch to another user of ``docker_users``
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 SOURCES_DIR = "/etc/apt/sources.list.d"
 KEY_PATH = "/etc/apt/keyrings/docker.asc"
 APT_KEY_KEYRING = "/etc/apt/trusted.gpg"
-DAEMON_JSON = "/etc/docker/daemon.json"
 LEGACY_KEYS = (
     "/usr/share/keyrings/docker-archive-keyring.gpg",
     "/etc/apt/keyrings/docker.gpg",
@@ -39,6 +39,17 @@ GPG_SCRIPT = (
     'gpg --homedir "$home" --batch --quiet --with-colons "$@"; '
     'rc=$?; rm -rf "$home"; exit $rc'
 )
+
+
+@functools.cache
+def role_paths() -> dict[str, str]:
+    """Where the role keeps daemon.json and its record of the keys it owns there (its
+    vars/main.yml: the one definition of what daemon.json must hold is that record)."""
+    from provision.paths import data_paths
+    from provision.role_options import ROLE_NAME, load_ansible_yaml
+
+    paths = load_ansible_yaml(data_paths().role(ROLE_NAME) / "vars" / "main.yml")["docker__paths"]
+    return {"daemon_json": str(paths["daemon_json"]), "record": str(paths["record"])}
 
 
 def primary_fingerprints(colons: str) -> list[str]:
@@ -128,8 +139,16 @@ def test_key_fingerprint(host: Host, expect: Expectations) -> None:
 
 
 def test_daemon_json(host: Host, expect: Expectations) -> None:
-    config = json.loads(host.file(DAEMON_JSON).content_string)
+    paths = role_paths()
+    config = json.loads(host.file(paths["daemon_json"]).content_string)
     assert isinstance(config, dict)
+    # The role records the keys it owns (its options, mirrors, ...): all must be there.
+    record = json.loads(host.file(paths["record"]).content_string)
+    owned = record.get("daemon_keys") if isinstance(record, dict) else None
+    assert isinstance(owned, list), f"{paths['record']} holds no list of daemon_keys"
+    missing = [key for key in owned if key not in config]
+    assert missing == [], f"{paths['daemon_json']} lacks keys the role owns"
+    # And the values the run asked for, where the caller said which.
     mismatched = {
         key: config.get(key, "<missing>")
         for key, value in expect.daemon_options.items()

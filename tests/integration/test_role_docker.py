@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from provision.checks.expectations import DEFAULT_DAEMON_OPTIONS
 from provision.paths import data_paths
+from provision.role_options import role_defaults
 from provision.runner import RunResult, TaskResult, run_playbook
 from tests.bed import ready_status, run_testbed, ssh_argv
 
@@ -217,6 +217,9 @@ def test_noop_rerun_keeps_containers_running(converged: Host, role_vars: dict[st
     assert dockerd_pid(converged) == pid
     assert container_running(converged, "noop-witness")
     assert container_started_at(converged, "noop-witness") == started_at
+
+
+DEFAULT_DAEMON_OPTIONS = role_defaults()["docker_daemon_options"]
 
 
 def test_changing_a_daemon_option_restarts_once(converged: Host, role_vars: dict[str, Any]) -> None:

@@ -54,20 +54,20 @@ def test_garbage_probe_gives_unknowns() -> None:
 
 
 def test_matching_guest_gives_no_warning() -> None:
-    machine = MachineSettings(memory=8192, disk=10)
+    machine = MachineSettings(memory=8192, disk_gib=10)
     assert compare(machine, GuestResources(memory_mib=7958, disk_bytes=10 * GIB)) == []
 
 
 def test_box_with_a_larger_disk_explains_vagrant_cannot_shrink() -> None:
-    machine = MachineSettings(memory=8192, disk=10)
+    machine = MachineSettings(memory=8192, disk_gib=10)
     (warning,) = compare(machine, GuestResources(memory_mib=7958, disk_bytes=40 * GIB))
     assert "Vagrant cannot shrink a box's disk" in warning
     assert "ubuntu/focal64" in warning
-    assert "disk = 40" in warning  # what to do
+    assert "disk_gib = 40" in warning  # what to do
 
 
 def test_disk_that_did_not_grow() -> None:
-    machine = MachineSettings(disk=20)
+    machine = MachineSettings(disk_gib=20)
     (warning,) = compare(machine, GuestResources(memory_mib=8000, disk_bytes=10 * GIB))
     assert "not grown" in warning
     assert "provision destroy" in warning

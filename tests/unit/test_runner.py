@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
-from provision.errors import EXIT_USAGE, ProvisionError
 from provision.paths import DataPaths
 from provision.runner import (
     TaskResult,
     _EventCollector,
     _recap,
     ansible_env,
-    parse_extra_vars,
     render_diff,
 )
 
@@ -130,38 +128,45 @@ def test_recap_from_stats() -> None:
     assert _recap(None) == []
 
 
-def test_extra_vars_forms(tmp_path: Path) -> None:
-    varfile = tmp_path / "vars.json"
-    varfile.write_text('{"docker_registry_mirrors": ["http://127.0.0.1:5000"]}', encoding="utf-8")
-    yamlfile = tmp_path / "vars.yml"
-    yamlfile.write_text("docker_users: [ops]\n", encoding="utf-8")
-    parsed = parse_extra_vars(
-        [
-            f"@{varfile}",
-            f"@{yamlfile}",
-            "docker_version=5:26.1.3-1~ubuntu.20.04~focal",
-            "docker_live_restore=true",
-            'docker_daemon_options={"live-restore": true}',
-            '{"docker_state": "present"}',
-            "empty=",
-        ]
+def test_warnings_of_the_role_and_of_ansible() -> None:
+    """A debug task whose message starts with WARNING: is the role's warning; Ansible's own
+    warnings arrive as `warning` events. Each is kept once, with the hosts that said it."""
+    collector = _EventCollector(None, None)
+    eol = "WARNING: Ubuntu 20.04 LTS (focal) has reached end of life for Docker."
+    for host in ("h1", "h2"):
+        collector(
+            event(
+                "runner_on_ok",
+                host=host,
+                task="Warn that Docker no longer supports this release",
+                task_action="ansible.builtin.debug",
+                res={"msg": eol, "changed": False},
+            )
+        )
+    collector(
+        event("runner_on_ok", host="h1", task="Say", task_action="debug", res={"msg": "hello"})
     )
-    assert parsed == {
-        "docker_registry_mirrors": ["http://127.0.0.1:5000"],
-        "docker_users": ["ops"],
-        "docker_version": "5:26.1.3-1~ubuntu.20.04~focal",
-        "docker_live_restore": True,
-        "docker_daemon_options": {"live-restore": True},
-        "docker_state": "present",
-        "empty": "",
-    }
-
-
-@pytest.mark.parametrize("item", ["novalue", "=x", "two words=1", "@/does/not/exist", "{oops"])
-def test_bad_extra_vars_are_usage_errors(item: str) -> None:
-    with pytest.raises(ProvisionError) as caught:
-        parse_extra_vars([item])
-    assert caught.value.exit_code == EXIT_USAGE
+    collector(
+        event(
+            "runner_on_ok",
+            host="h1",
+            task="Shell",
+            task_action="ansible.builtin.command",
+            res={"msg": "WARNING: not a debug task"},
+        )
+    )
+    collector(
+        event(
+            "warning",
+            stdout="\x1b[1;35m[WARNING]: Platform linux on host h1 is using the discovered\n"
+            "Python interpreter at /usr/bin/python3.8\x1b[0m",
+        )
+    )
+    assert collector.warning_lines() == [
+        "Ubuntu 20.04 LTS (focal) has reached end of life for Docker. (h1, h2)",
+        "Platform linux on host h1 is using the discovered Python interpreter at "
+        "/usr/bin/python3.8",
+    ]
 
 
 def test_ansible_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,6 +176,9 @@ def test_ansible_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.Mon
     assert env["ANSIBLE_CONFIG"] == str(tmp_path / "ansible.cfg")
     assert env["ANSIBLE_COLLECTIONS_PATH"] == str(tmp_path / ".collections")
     assert (tmp_path / ".collections/ansible_collections/provision/hosts").resolve() == tmp_path
+    # Ansible writes to ansible-runner's pseudo-terminal: colour only for a real terminal
+    assert env["ANSIBLE_NOCOLOR"] == "true"
+    assert ansible_env(DataPaths(tmp_path), color=True)["ANSIBLE_NOCOLOR"] == "false"
 
 
 def test_file_diffs_are_rendered_and_attached_to_the_task() -> None:

@@ -1,146 +1,25 @@
-"""Settings: every malformed input stops the CLI with exit 2 and one line naming the problem."""
+"""Settings that are right: defaults, precedence, [docker] through the role's contract, the
+names provision tolerates. (Malformed ones: test_malformed_inputs.py, through the CLI.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from provision import cli
 from provision.errors import EXIT_USAGE, SettingsError
-from provision.role_options import load_ansible_yaml
+from provision.role_options import RoleContract, load_ansible_yaml
 from provision.settings import (
+    DEFAULT_BOXES,
     MachineSettings,
-    RoleSpec,
+    check_environment_names,
     load_settings,
 )
 
 ROLE_DIR = Path(__file__).resolve().parents[2] / "roles" / "docker"
-
-# (id, provision.toml text, environment, extra CLI arguments, text the error line must name)
-MALFORMED: list[tuple[str, str, dict[str, str], list[str], str]] = [
-    ("toml-syntax", "[machine\nmemory = 4096\n", {}, [], "invalid TOML"),
-    ("toml-missing-value", "[machine]\nmemory =\n", {}, [], "invalid TOML"),
-    ("toml-duplicate-key", "[machine]\nmemory = 4096\nmemory = 2048\n", {}, [], "invalid TOML"),
-    ("unknown-section", "[machin]\nmemory = 4096\n", {}, [], "'machin'"),
-    ("top-level-key", "memory = 4096\n", {}, [], "'memory'"),
-    ("section-not-table", "machine = 4096\n", {}, [], "machine"),
-    ("unknown-machine-key", "[machine]\nmemroy = 4096\n", {}, [], "machine.memroy"),
-    ("memory-string", '[machine]\nmemory = "4096"\n', {}, [], "machine.memory"),
-    ("memory-float", "[machine]\nmemory = 4096.5\n", {}, [], "machine.memory"),
-    ("memory-bool", "[machine]\nmemory = true\n", {}, [], "machine.memory"),
-    ("memory-too-small", "[machine]\nmemory = 512\n", {}, [], "at least 1024"),
-    ("memory-zero", "[machine]\nmemory = 0\n", {}, [], "machine.memory"),
-    ("memory-negative", "[machine]\nmemory = -1\n", {}, [], "machine.memory"),
-    ("memory-above-host", "[machine]\nmemory = 65536\n", {}, [], "more than this host has"),
-    ("cpus-zero", "[machine]\ncpus = 0\n", {}, [], "machine.cpus"),
-    ("cpus-string", '[machine]\ncpus = "2"\n', {}, [], "machine.cpus"),
-    ("cpus-above-host", "[machine]\ncpus = 64\n", {}, [], "machine.cpus"),
-    ("disk-too-small", "[machine]\ndisk = 1\n", {}, [], "machine.disk"),
-    ("disk-too-large", "[machine]\ndisk = 99999\n", {}, [], "machine.disk"),
-    ("disk-with-unit", '[machine]\ndisk = "10GB"\n', {}, [], "machine.disk"),
-    ("provider-unknown", '[machine]\nprovider = "vbox"\n', {}, [], "virtualbox, libvirt"),
-    ("provider-case", '[machine]\nprovider = "VirtualBox"\n', {}, [], "virtualbox, libvirt"),
-    ("provider-number", "[machine]\nprovider = 1\n", {}, [], "machine.provider"),
-    ("hostname-underscore", '[machine]\nhostname = "bad_name"\n', {}, [], "machine.hostname"),
-    ("hostname-leading-dash", '[machine]\nhostname = "-web"\n', {}, [], "machine.hostname"),
-    ("hostname-label-too-long", f'[machine]\nhostname = "{"a" * 64}"\n', {}, [], "hostname"),
-    ("box-empty", '[machine]\nbox = ""\n', {}, [], "machine.box"),
-    ("box-space", '[machine]\nbox = "ubuntu focal"\n', {}, [], "machine.box"),
-    ("libvirt-driver", '[machine]\nlibvirt_driver = "xen"\n', {}, [], "kvm, qemu"),
-    ("docker-unknown-key", '[docker]\nuserz = ["ops"]\n', {}, [], "docker.userz"),
-    ("docker-prefixed-key", '[docker]\ndocker_users = ["ops"]\n', {}, [], "docker.docker_users"),
-    ("docker-users-string", '[docker]\nusers = "ops"\n', {}, [], "docker.users"),
-    ("docker-users-numbers", "[docker]\nusers = [1, 2]\n", {}, [], "docker.users[0]"),
-    ("docker-daemon-options", '[docker]\ndaemon_options = "x"\n', {}, [], "docker.daemon_options"),
-    ("docker-choice", '[docker]\napt_channel = "nightly"\n', {}, [], "stable, test"),
-    ("docker-bool", '[docker]\nremove_running_engine = "yes"\n', {}, [], "true or false"),
-    ("checks-image-empty", '[checks]\nwalkthrough_image = ""\n', {}, [], "walkthrough_image"),
-    ("checks-unknown", "[checks]\nimage = 1\n", {}, [], "checks.image"),
-    ("env-memory-text", "", {"PROVISION_MEMORY": "lots"}, [], "PROVISION_MEMORY"),
-    ("env-memory-small", "", {"PROVISION_MEMORY": "512"}, [], "PROVISION_MEMORY"),
-    ("env-provider", "", {"PROVISION_PROVIDER": "hyperv"}, [], "PROVISION_PROVIDER"),
-    ("env-disk", "", {"PROVISION_DISK_GB": "ten"}, [], "PROVISION_DISK_GB"),
-    ("env-docker-json", "", {"PROVISION_DOCKER_USERS": '["ops"'}, [], "PROVISION_DOCKER_USERS"),
-    ("env-docker-unknown", "", {"PROVISION_DOCKER_USRS": "ops"}, [], "PROVISION_DOCKER_USRS"),
-    ("env-docker-bool", "", {"PROVISION_DOCKER_LIVE_RESTORE": "maybe"}, [], "LIVE_RESTORE"),
-    ("env-docker-dict", "", {"PROVISION_DOCKER_DAEMON_OPTIONS": "[1]"}, [], "DAEMON_OPTIONS"),
-    ("flag-memory-text", "", {}, ["up", "--memory", "8G"], "--memory"),
-    ("flag-disk-zero", "", {}, ["up", "--disk", "0"], "--disk"),
-    ("flag-provider", "", {}, ["up", "--provider", "xen"], "--provider"),
-    ("flag-cpus", "", {}, ["up", "--cpus", "many"], "--cpus"),
-    ("flag-unknown", "", {}, ["up", "--ram", "4096"], "--ram"),
-    ("apply-without-inventory", "", {}, ["apply"], "--inventory"),
-]
-
-
-@pytest.mark.parametrize(
-    ("toml", "env", "args", "named"),
-    [pytest.param(t, e, a, n, id=i) for i, t, e, a, n in MALFORMED],
-)
-def test_malformed_settings_exit_2_with_one_line(
-    toml: str,
-    env: dict[str, str],
-    args: list[str],
-    named: str,
-    workdir: Path,
-    host_limits: object,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    if toml:
-        (workdir / "provision.toml").write_text(toml, encoding="utf-8")
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    # `status` would call Vagrant next: settings must stop it first.
-    code = cli.main(args or ["status"])
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert code == EXIT_USAGE, captured.err
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("provision: error: ")
-    assert named in lines[0]
-    assert "Traceback" not in captured.err + captured.out
-    assert captured.out == ""
-
-
-def test_at_least_thirty_malformed_inputs() -> None:
-    assert len(MALFORMED) >= 30
-
-
-@pytest.mark.parametrize(
-    ("name", "content"),
-    [("missing.toml", None), ("directory", "dir"), ("latin1.toml", b"[machine]\nbox = '\xe9'\n")],
-)
-def test_unreadable_config_file(
-    name: str, content: object, workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = workdir / name
-    if content == "dir":
-        path.mkdir()
-    elif isinstance(content, bytes):
-        path.write_bytes(content)
-    code = cli.main(["--config", str(path), "status"])
-    err = capsys.readouterr().err.splitlines()
-    assert code == EXIT_USAGE
-    assert len(err) == 1
-    assert str(path) in err[0]
-
-
-def test_json_error_document(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
-    (workdir / "provision.toml").write_text("[machine]\ncpus = 0\n", encoding="utf-8")
-    code = cli.main(["status", "--json"])
-    captured = capsys.readouterr()
-    document = json.loads(captured.out)
-    assert code == EXIT_USAGE
-    assert document["ok"] is False
-    assert document["exit_code"] == EXIT_USAGE
-    assert "machine.cpus" in document["error"]["message"]
-
-
-# --- valid settings and precedence ------------------------------------------------------------
+TEMPLATED_URL = "http://127.0.0.1:8080/linux/{{ ansible_distribution | lower }}"
 
 
 def test_defaults(workdir: Path, host_limits: object) -> None:
@@ -148,10 +27,33 @@ def test_defaults(workdir: Path, host_limits: object) -> None:
     assert settings.machine == MachineSettings()
     assert settings.machine.box == "ubuntu/focal64"
     assert settings.machine.provider == "virtualbox"
-    assert (settings.machine.memory, settings.machine.cpus, settings.machine.disk) == (8192, 2, 10)
+    assert (settings.machine.memory, settings.machine.cpus, settings.machine.disk_gib) == (
+        8192,
+        2,
+        10,
+    )
     assert settings.docker == {}
     assert settings.checks.walkthrough_image == "busybox"
     assert settings.config_file is None
+
+
+def test_a_default_box_per_provider(workdir: Path, host_limits: object) -> None:
+    """ubuntu/focal64 is published for VirtualBox only: libvirt gets a focal box of its own,
+    unless a box is named."""
+    assert DEFAULT_BOXES == {"virtualbox": "ubuntu/focal64", "libvirt": "generic/ubuntu2004"}
+    libvirt = load_settings(env={}, flags={"provider": "libvirt"})
+    assert libvirt.machine.box == "generic/ubuntu2004"
+    named = load_settings(env={"PROVISION_BOX": "my/focal"}, flags={"provider": "libvirt"})
+    assert named.machine.box == "my/focal"
+    assert MachineSettings(provider="libvirt").box == "generic/ubuntu2004"
+
+
+def test_up_help_names_the_default_boxes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["up", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "ubuntu/focal64 for virtualbox" in text
+    assert "generic/ubuntu2004 for libvirt" in text
 
 
 def test_precedence_file_env_flags(workdir: Path, host_limits: object) -> None:
@@ -176,46 +78,96 @@ def test_docker_section_maps_to_role_variables(workdir: Path, host_limits: objec
         'users = ["ops", "ci"]\n'
         'registry_mirrors = ["http://mirror.internal:5000"]\n'
         'apt_key_fingerprint = "9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88"\n'
+        f"apt_repository_url = {json.dumps(TEMPLATED_URL)}\n"
         "[docker.daemon_options]\n"
         '"log-driver" = "journald"\n',
         encoding="utf-8",
     )
-    settings = load_settings(env={"PROVISION_DOCKER_INSECURE_REGISTRIES": "a:5000, b:5000"})
+    settings = load_settings(
+        env={
+            "PROVISION_DOCKER_INSECURE_REGISTRIES": "a:5000, b:5000",
+            "PROVISION_DOCKER_LIVE_RESTORE": "yes",
+            "PROVISION_DOCKER_USERS": '["deploy"]',
+        }
+    )
     assert settings.role_vars() == {
-        "docker_users": ["ops", "ci"],
+        "docker_users": ["deploy"],  # the environment wins over the file
         "docker_registry_mirrors": ["http://mirror.internal:5000"],
         "docker_apt_key_fingerprint": "9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88",
+        # a Jinja expression is the role's to render and its preflight's to check
+        "docker_apt_repository_url": TEMPLATED_URL,
         "docker_daemon_options": {"log-driver": "journald"},
         "docker_insecure_registries": ["a:5000", "b:5000"],
+        "docker_live_restore": True,  # converted as the argument spec converts it
     }
 
 
-def test_every_role_option_is_a_docker_key() -> None:
-    """The [docker] keys are the role's contract (meta/argument_specs.yml), nothing else."""
-    spec = RoleSpec.from_role_dir(ROLE_DIR)
-    contract = load_ansible_yaml(ROLE_DIR / "meta" / "argument_specs.yml")
-    names = contract["argument_specs"]["main"]["options"]
-    assert sorted(spec.fields) == sorted(n.removeprefix("docker_") for n in names)
-    assert spec.fields["users"].kind == "list"
-    assert spec.fields["users"].elements == "str"
-    assert spec.fields["apt_channel"].choices == ("stable", "test")
-    # !unsafe-tagged defaults load as their text, plain ones as values
-    assert spec.defaults["apt_key_fingerprint"] == "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
-    assert "{{" in spec.defaults["apt_key_url"]
+def test_values_are_converted_by_the_argument_spec() -> None:
+    contract = RoleContract.load()
+    assert contract.validate("docker_users", "ops,ci", where="x") == ["ops", "ci"]
+    assert contract.validate("docker_remove_running_engine", "no", where="x") is False
+    assert contract.validate("docker_daemon_options", '{"debug": true}', where="x") == {
+        "debug": True
+    }
+    with pytest.raises(SettingsError) as caught:
+        contract.validate("docker_users", {"a": 1}, where="PROVISION_DOCKER_USERS")
+    assert caught.value.message == ('PROVISION_DOCKER_USERS = {"a": 1}: must be a list of strings')
+    assert "unable to convert to list" in caught.value.detail  # ansible-core's own words
+
+
+def test_the_contract_is_the_argument_spec() -> None:
+    """The accepted options, types and choices are meta/argument_specs.yml's, read as is."""
+    contract = RoleContract.load()
+    spec = load_ansible_yaml(ROLE_DIR / "meta" / "argument_specs.yml")
+    options = spec["argument_specs"]["main"]["options"]
+    assert sorted(contract.options) == sorted(options)
+    assert contract.accepted("docker_apt_channel") == "one of stable, test"
+    assert contract.accepted("docker_users") == "a list of strings"
+    assert contract.accepted("docker_live_restore") == "true or false"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["PROVISION_DATA_DIR", "PROVISION_CHECKS_EXPECT", "PROVISION_TESTBED_DIR", "HOME", "PATH"],
+)
+def test_variables_provision_does_not_own_are_tolerated(name: str) -> None:
+    check_environment_names({name: "x"})
+
+
+def test_unknown_variable_is_refused_with_a_guess() -> None:
+    with pytest.raises(SettingsError) as caught:
+        check_environment_names({"PROVISION_DISK": "20"})
+    assert caught.value.message == (
+        "PROVISION_DISK: unknown variable (did you mean PROVISION_DISK_GIB?)"
+    )
 
 
 def test_machine_settings_reach_vagrant_as_environment() -> None:
-    env = MachineSettings(memory=2048, disk=20, provider="libvirt").vagrant_env()
+    env = MachineSettings(memory=2048, disk_gib=20, provider="libvirt").vagrant_env()
     assert env == {
-        "PROVISION_BOX": "ubuntu/focal64",
+        "PROVISION_BOX": "generic/ubuntu2004",
         "PROVISION_PROVIDER": "libvirt",
         "PROVISION_MEMORY": "2048",
         "PROVISION_CPUS": "2",
-        "PROVISION_DISK_GB": "20",
+        "PROVISION_DISK_GIB": "20",
         "PROVISION_HOSTNAME": "provision",
         "PROVISION_LIBVIRT_DRIVER": "kvm",
     }
 
 
-def test_settings_error_is_exit_2() -> None:
-    assert SettingsError("x").exit_code == EXIT_USAGE
+def test_the_vagrantfile_reads_what_provision_hands_it() -> None:
+    vagrantfile = (ROLE_DIR.parents[1] / "Vagrantfile").read_text(encoding="utf-8")
+    for name in MachineSettings().vagrant_env():
+        if name != "PROVISION_PROVIDER":  # Vagrant's own VAGRANT_DEFAULT_PROVIDER says that
+            assert f'"{name.removeprefix("PROVISION_")}"' in vagrantfile, name
+
+
+def test_json_error_document(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "provision.toml").write_text("[machine]\ncpus = 0\n", encoding="utf-8")
+    code = cli.main(["status", "--json"])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert code == EXIT_USAGE
+    assert document["ok"] is False
+    assert document["exit_code"] == EXIT_USAGE
+    assert "machine.cpus" in document["error"]["message"]

@@ -12,6 +12,7 @@ import pytest
 from provision.checks.expectations import load
 from provision.errors import RunFailedError
 from provision.verify import (
+    MISSION_CHECKS,
     CheckOutcome,
     StepResult,
     VerifyResult,
@@ -20,10 +21,11 @@ from provision.verify import (
 )
 
 ROLE_DEFAULTS = {
-    "apt_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88",
-    "daemon_options": {"log-driver": "json-file"},
-    "users": "{{ [ansible_user] }}",
-    "registry_mirrors": [],
+    "docker_apt_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88",
+    "docker_daemon_options": {"log-driver": "json-file"},
+    "docker_users": "{{ [ansible_user] }}",
+    "docker_registry_mirrors": [],
+    "docker_packages": ["docker-ce", "docker-ce-cli"],
 }
 
 
@@ -40,11 +42,9 @@ def test_expectations_from_the_run_variables() -> None:
     )
     assert expect.users == ("ops",)
     assert expect.key_fingerprint == "8C5067A9"
-    # the mirror is checked where the role writes it: daemon.json's registry-mirrors
-    assert expect.daemon_options == {
-        "debug": True,
-        "registry-mirrors": ["http://127.0.0.1:5000"],
-    }
+    # the options given are compared; which keys the role owns (registry-mirrors among
+    # them) the checks read from the role's record on the host, not from a copy here
+    assert expect.daemon_options == {"debug": True}
     assert expect.packages == ("docker-ce",)
 
 
@@ -52,7 +52,8 @@ def test_expectations_fall_back_to_role_defaults() -> None:
     expect = expectations_from_role_vars({}, role_defaults=ROLE_DEFAULTS)
     assert expect.users is None  # a Jinja default: the checks use the connecting user
     assert expect.key_fingerprint == "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
-    assert expect.daemon_options == {"log-driver": "json-file"}  # empty mirrors: not written
+    assert expect.daemon_options == {}  # the role's defaults: its record on the host says
+    assert expect.packages == ("docker-ce", "docker-ce-cli")
     vm = expectations_from_role_vars({}, role_defaults=ROLE_DEFAULTS, default_users=["vagrant"])
     assert vm.users == ("vagrant",)
 
@@ -109,15 +110,23 @@ def test_parse_a_real_junit_report(tmp_path: Path) -> None:
     assert outcomes["test_sample::test_param[a]"].outcome == "passed"
 
 
+MISSION = [
+    CheckOutcome("test_docker_host::test_user_in_docker_group[ansible://h-ops]", "passed"),
+    CheckOutcome("test_docker_host::test_hello_world_as_user[ansible://h-ops]", "passed"),
+]
+
+
 def test_verify_result_status() -> None:
     passed = VerifyResult(
-        checks=[CheckOutcome("c", "passed"), CheckOutcome("s", "skipped")],
+        checks=[CheckOutcome("c", "passed"), CheckOutcome("s", "skipped"), *MISSION],
         walkthrough=[StepResult("h", "pull", "docker pull busybox", "passed")],
     )
     assert passed.ok
     passed.raise_for_status()
+    assert passed.counts() == {"passed": 3, "skipped": 1}
     kept_image = VerifyResult(
-        walkthrough=[StepResult("h", "rmi", "docker rmi busybox", "skipped", "was there before")]
+        checks=MISSION,
+        walkthrough=[StepResult("h", "rmi", "docker rmi busybox", "skipped", "was there before")],
     )
     assert kept_image.ok
 
@@ -126,10 +135,49 @@ def test_verify_result_status() -> None:
         failed_check.raise_for_status()
 
     failed_step = VerifyResult(
-        walkthrough=[StepResult("h", "exec", "docker exec x echo", "failed", "no such container")]
+        checks=MISSION,
+        walkthrough=[StepResult("h", "exec", "docker exec x echo", "failed", "no such container")],
     )
     with pytest.raises(RunFailedError, match="walkthrough failed on h at `docker exec x echo`"):
         failed_step.raise_for_status()
+
+
+def test_skipped_mission_checks_are_no_success() -> None:
+    """Connected as root with no docker_users, the checks that prove the mission skip: verify
+    says so and fails, although nothing failed."""
+    reason = "connected as root and no users expected: no docker user to check"
+    result = VerifyResult(
+        checks=[
+            CheckOutcome("test_docker_host::test_docker_socket", "passed"),
+            CheckOutcome(
+                "test_docker_host::test_user_in_docker_group[ansible://h-connecting-user]",
+                "skipped",
+                reason,
+            ),
+            CheckOutcome(
+                "test_docker_host::test_hello_world_as_user[ansible://h-connecting-user]",
+                "skipped",
+                reason,
+            ),
+        ]
+    )
+    assert not result.ok
+    assert [c.outcome for c in result.mission_unproven()] == ["skipped", "skipped"]
+    with pytest.raises(RunFailedError) as caught:
+        result.raise_for_status()
+    assert caught.value.exit_code == 1
+    assert "test_user_in_docker_group[ansible://h-connecting-user] was skipped" in (
+        caught.value.message
+    )
+    assert "-e docker_users=USER" in caught.value.message
+    assert result.as_dict()["counts"] == {"passed": 1, "skipped": 2}
+
+
+def test_mission_checks_that_did_not_run_at_all() -> None:
+    result = VerifyResult(checks=[CheckOutcome("test_docker_host::test_docker_socket", "passed")])
+    assert [c.name for c in result.mission_unproven()] == list(MISSION_CHECKS)
+    with pytest.raises(RunFailedError, match="was missing"):
+        result.raise_for_status()
 
 
 def test_long_failure_keeps_the_reason_at_its_end() -> None:
