@@ -348,10 +348,10 @@ def cmd_status(ctx: Context) -> None:
 
 
 def cmd_ssh(ctx: Context, *, command: str | None) -> None:
+    if ctx.out.json_mode and command is None:
+        raise UsageError("provision ssh --json needs -c COMMAND (no interactive shell in JSON)")
     adapter = ctx.vagrant()
     _require_running(adapter)
-    if ctx.out.json_mode and command is None:
-        raise UsageError("provision ssh --json needs -c COMMAND")
     # --json: the command's output goes into the document, not around it
     code, stdout, stderr = adapter.ssh(command, capture=ctx.out.json_mode)
     ctx.payload["ssh"] = {"command": command, "exit_status": code}
@@ -378,6 +378,8 @@ def cmd_halt(ctx: Context) -> None:
 
 
 def cmd_destroy(ctx: Context, *, force: bool, confirm: Callable[[str], bool] | None = None) -> None:
+    if not force and confirm is None and not sys.stdin.isatty():
+        raise UsageError("destroy needs --force when not run on a terminal (it cannot ask)")
     adapter = ctx.vagrant()
     statuses = adapter.status()
     if not any(s.created for s in statuses):
@@ -385,8 +387,6 @@ def cmd_destroy(ctx: Context, *, force: bool, confirm: Callable[[str], bool] | N
         ctx.payload.update(destroyed=False, state="not_created")
         return
     if not force:
-        if not sys.stdin.isatty():
-            raise UsageError("destroy needs --force when not run on a terminal")
         ask = confirm or _ask
         names = ", ".join(s.name for s in statuses)
         if not ask(f"Destroy the VM {names} and its disk in {adapter.dotfile_dir}? [y/N] "):

@@ -245,8 +245,7 @@ class _EventCollector:
                 message=_message(res) if status in ("failed", "unreachable", "ignored") else "",
                 diff=diff,
             )
-            warning = _role_warning(data, res) if status in ("ok", "changed") else None
-            if warning:
+            for warning in _result_warnings(data, res, status):
                 self._warn(warning, host)
             if status == "changed":
                 self.changes.append(result)
@@ -264,14 +263,23 @@ _DEBUG_ACTIONS = frozenset({"debug", "ansible.builtin.debug", "ansible.legacy.de
 _WARNING_PREFIX = "WARNING:"
 
 
-def _role_warning(data: Mapping[str, Any], res: Mapping[str, Any]) -> str | None:
-    """The text of a role's warning: a debug task whose message starts with ``WARNING:``."""
-    if str(data.get("task_action", "")) not in _DEBUG_ACTIONS:
-        return None
+def _result_warnings(data: Mapping[str, Any], res: Mapping[str, Any], status: str) -> list[str]:
+    """The warnings of a task's result: the module's own (``module.warn``: ``res.warnings``),
+    and a debug task whose message starts with ``WARNING:`` (a role's way to warn)."""
+    found: list[str] = []
+    for item in res.get("warnings") or []:
+        text = item.get("msg") if isinstance(item, Mapping) else item
+        if text:
+            found.append(one_line(str(text)))
     msg = res.get("msg")
-    if not isinstance(msg, str) or not msg.lstrip().startswith(_WARNING_PREFIX):
-        return None
-    return one_line(msg.lstrip().removeprefix(_WARNING_PREFIX))
+    if (
+        status in ("ok", "changed")
+        and str(data.get("task_action", "")) in _DEBUG_ACTIONS
+        and isinstance(msg, str)
+        and msg.lstrip().startswith(_WARNING_PREFIX)
+    ):
+        found.append(one_line(msg.lstrip().removeprefix(_WARNING_PREFIX)))
+    return found
 
 
 def render_diff(diff: Any) -> str:

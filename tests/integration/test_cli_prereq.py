@@ -3,8 +3,9 @@
 * no `vagrant` on PATH → exit 3 with the install hint;
 * Vagrant present, VirtualBox absent → exit 3 "VirtualBox is missing" within seconds, from
   preflight and from Vagrant's own `ProviderNotUsable`;
-* an unreachable SSH host → exit 4 and one line;
-* Ctrl-C during an Ansible run → exit 130 and one line.
+* an unreachable SSH host → exit 4 and one line; with ``-v`` into a file, Ansible's text comes
+  without colour codes and carriage returns;
+* Ctrl-C during an Ansible run → exit 130, one line, and a recap that says it was interrupted.
 """
 
 from __future__ import annotations
@@ -26,15 +27,11 @@ from provision.errors import EXIT_PREREQ, PrerequisiteError
 from provision.paths import data_paths
 from provision.settings import MachineSettings
 from provision.vagrant import VIRTUALBOX_HINT, VagrantAdapter
+from tests.bed import provision_argv
 
 pytestmark = pytest.mark.integration
 
 VENV_BIN = Path(sys.executable).parent
-
-
-def provision_argv() -> list[str]:
-    script = VENV_BIN / "provision"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "provision"]
 
 
 def run(
@@ -201,3 +198,17 @@ def test_ctrl_c_stops_an_ansible_run_with_130(silent_ssh_port: int, tmp_path: Pa
     assert time.monotonic() - started < 30
     (line,) = err.splitlines()
     assert line.startswith("provision: error: interrupted")
+    recap = out[out.index("==> recap") :]
+    assert "interrupted" in recap
+    assert "no host" not in recap  # the run was stopped; hosts were there
+
+
+def test_verbose_output_into_a_file_is_plain_text(tmp_path: Path) -> None:
+    """Ansible writes into ansible-runner's pseudo-terminal: no colour codes or carriage
+    returns may reach a file."""
+    inventory = write_inventory(tmp_path / "inventory.json", free_port())
+    proc = run("-v", "apply", "-i", str(inventory), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "UNREACHABLE" in proc.stdout  # Ansible's own text came through
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "\r" not in proc.stdout + proc.stderr

@@ -158,6 +158,7 @@ CASES: list[Case] = [
     Case("flag-disk", ["up", "--disk", "0"], "--disk", "5-2048 GiB"),
     Case("flag-provider", ["up", "--provider", "xen"], "--provider", "virtualbox, libvirt"),
     Case("flag-cpus", ["up", "--cpus", "many"], "--cpus", "an integer"),
+    Case("destroy-no-terminal", ["destroy"], "destroy", "--force"),
     # --- -e -----------------------------------------------------------------------------------
     apply(
         "-e",

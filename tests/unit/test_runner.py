@@ -129,8 +129,8 @@ def test_recap_from_stats() -> None:
 
 
 def test_warnings_of_the_role_and_of_ansible() -> None:
-    """A debug task whose message starts with WARNING: is the role's warning; Ansible's own
-    warnings arrive as `warning` events. Each is kept once, with the hosts that said it."""
+    """A module's warnings (res.warnings), a debug task whose message starts with WARNING: and
+    Ansible's own `warning` events. Each is kept once, with the hosts that said it."""
     collector = _EventCollector(None, None)
     eol = "WARNING: Ubuntu 20.04 LTS (focal) has reached end of life for Docker."
     for host in ("h1", "h2"):
@@ -157,6 +157,18 @@ def test_warnings_of_the_role_and_of_ansible() -> None:
     )
     collector(
         event(
+            "runner_on_ok",
+            host="h2",
+            task="Read the host",
+            task_action="provision.hosts.docker_host_facts",
+            res={
+                "changed": False,
+                "warnings": ["The key at /etc/apt/keyrings/docker.asc is replaced."],
+            },
+        )
+    )
+    collector(
+        event(
             "warning",
             stdout="\x1b[1;35m[WARNING]: Platform linux on host h1 is using the discovered\n"
             "Python interpreter at /usr/bin/python3.8\x1b[0m",
@@ -164,6 +176,7 @@ def test_warnings_of_the_role_and_of_ansible() -> None:
     )
     assert collector.warning_lines() == [
         "Ubuntu 20.04 LTS (focal) has reached end of life for Docker. (h1, h2)",
+        "The key at /etc/apt/keyrings/docker.asc is replaced. (h2)",
         "Platform linux on host h1 is using the discovered Python interpreter at "
         "/usr/bin/python3.8",
     ]
