@@ -2,7 +2,7 @@
 VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup up test lint testbed bench
+.PHONY: setup up test lint testbed bench ee
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,3 +28,9 @@ testbed: setup
 
 bench: setup
 	python -m bench
+
+# The execution environment image (execution-environment.yml); e.g. make ee EE_TAG=registry/ee:1
+# EE_ARGS='--build-arg EE_BASE_IMAGE=...' for another base image (ansible-builder build options).
+EE_TAG ?= provision-hosts-ee:latest
+ee: setup
+	scripts/ee build --tag $(EE_TAG) $(EE_ARGS)
