@@ -96,7 +96,7 @@ def role_vars(status: dict[str, Any], workdir: Path) -> Path:
 
 
 def start_host(release: str, workdir: Path) -> BedHost:
-    name = f"cli{os.getpid() % 100000}{release[:3]}"
+    name = f"c13-{os.getpid() % 100000}{release[:3]}"
     proc = run_testbed("hosts", "start", f"{name}={release}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     (info,) = json.loads(proc.stdout)
@@ -186,7 +186,11 @@ def test_apply_converges_a_fresh_focal_host(focal: BedHost, role_vars: Path, wor
     assert "==> recap" in proc.stdout
     assert f"{focal.name}  ok=" in proc.stdout
     assert "elapsed " in proc.stdout
-    assert proc.stderr == ""
+    # the only line on stderr: the role's warning, with its text (Ubuntu 20.04 is end of life)
+    (warning,) = proc.stderr.splitlines()
+    assert warning.startswith("warning: Ubuntu 20.04")
+    assert "end of life for Docker" in warning
+    assert warning.endswith(f"({focal.name})")
     assert focal.ssh("docker --version").returncode == 0
 
 
@@ -201,6 +205,31 @@ def test_second_apply_changes_nothing(focal: BedHost, role_vars: Path, workdir: 
     assert recap["changed"] == 0, document["apply"]
     assert recap["failed"] == 0
     assert document["apply"]["changed"] == 0
+    assert document["hosts"] == [focal.name]
+    # the role's warning is in the document (and the run's own list)
+    assert [w for w in document["warnings"] if "end of life for Docker" in w] == (
+        document["apply"]["warnings"]
+    )
+    assert len(document["apply"]["warnings"]) == 1
+
+
+def test_warnings_come_after_the_recap(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    proc = subprocess.run(
+        [*provision_argv(), "apply", "-i", str(focal.inventory), "-e", f"@{role_vars}"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    lines = proc.stdout.splitlines()
+    recap = lines.index("==> recap")
+    (warning,) = [i for i, line in enumerate(lines) if line.startswith("warning: ")]
+    assert warning > recap
+    # the task line alone does not carry the text; the warning line does
+    assert "end of life for Docker" in lines[warning]
 
 
 def test_verify_passes_with_the_walkthrough(focal: BedHost, role_vars: Path, workdir: Path) -> None:
@@ -252,18 +281,50 @@ def test_another_release_converges_and_verifies(
     assert len(result_of(verify)["verify"]["walkthrough"]) == len(WALKTHROUGH_STEPS)
 
 
-def test_limit_that_matches_no_host(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+def test_verify_fails_when_no_docker_user_was_checked(
+    focal: BedHost, role_vars: Path, workdir: Path
+) -> None:
+    """With no users to check, the group and hello-world checks skip: nothing proved that a
+    user can run containers, so verify fails, naming what did not run."""
     proc = provision(
-        "apply",
+        "--json",
+        "verify",
         "-i",
         str(focal.inventory),
         "-e",
         f"@{role_vars}",
-        "--limit",
-        "no-such-host",
+        "-e",
+        '{"docker_users": []}',
         cwd=workdir,
     )
-    assert proc.returncode == 1
+    document = result_of(proc)
+    assert proc.returncode == 1, proc.stderr
     (line,) = proc.stderr.splitlines()
-    assert "no hosts to target" in line  # Ansible's own reason, without its colour codes
-    assert "\x1b" not in line
+    assert "verify proved nothing about the docker users" in line
+    assert "-e docker_users=USER" in line
+    checks = document["verify"]["checks"]
+    assert [c["outcome"] for c in checks if "docker_group" in c["name"]] == ["skipped"]
+    assert document["verify"]["counts"]["skipped"] >= 2
+    assert document["verify"]["mission_unproven"]
+
+
+def test_limit_that_matches_no_host(focal: BedHost, role_vars: Path, workdir: Path) -> None:
+    """Refused before Ansible runs, for apply and verify alike."""
+    for command in ("apply", "verify"):
+        proc = provision(
+            command,
+            "-i",
+            str(focal.inventory),
+            "-e",
+            f"@{role_vars}",
+            "--limit",
+            "no-such-host",
+            cwd=workdir,
+        )
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        (line,) = proc.stderr.splitlines()
+        assert line == (
+            f"provision: error: --limit no-such-host: matches no host of {focal.inventory} (a "
+            f"host, a group or a pattern of them; hosts: {focal.name})"
+        )
+        assert proc.stdout == ""

@@ -58,16 +58,16 @@ if command == "status":
     record("default", "provider-name", "libvirt")
     record("default", "state", state())
     record("", "ui", "info", "Current machine states:\n\ndefault  " + state() + " (libvirt)")
-elif command == "up":
-    record("", "ui", "info", "Bringing machine 'default' up with 'libvirt' provider...")
-    record("default", "ui", "info", "==> default: Creating domain with the following settings...")
+elif command == "up":  # what Vagrant prints without --machine-readable
+    print("Bringing machine 'default' up with 'libvirt' provider...", flush=True)
+    print("==> default: Creating domain with the following settings...", flush=True)
     open(state_file, "w").write("running")
-    record("default", "ui", "info", "==> default: Machine booted and ready!")
+    print("==> default: Machine booted and ready!", flush=True)
 elif command == "halt":
-    record("default", "ui", "info", "==> default: Halting domain...")
+    print("==> default: Halting domain...", flush=True)
     open(state_file, "w").write("shutoff")
 elif command == "destroy":
-    record("default", "ui", "info", "==> default: Removing domain...")
+    print("==> default: Removing domain...", flush=True)
     if os.path.exists(state_file):
         os.remove(state_file)
 elif command == "ssh-config":
@@ -97,7 +97,7 @@ else:
 @pytest.fixture(scope="module")
 def vm_host() -> Iterator[dict[str, Any]]:
     ready_status()
-    name = f"cliup{os.getpid() % 100000}"
+    name = f"c13-up{os.getpid() % 100000}"
     proc = run_testbed("hosts", "start", f"{name}=focal")
     assert proc.returncode == 0, proc.stderr[-2000:]
     (host,) = json.loads(proc.stdout)
@@ -184,13 +184,15 @@ def test_up_creates_converges_and_verifies(project: Path, vm_host: dict[str, Any
     assert "9/9 walkthrough steps passed" in out
 
     (up_call,) = [c for c in vagrant_calls(project) if c["args"][0] == "up"]
-    assert up_call["args"] == ["up", "--provider=libvirt", "--no-provision", "--machine-readable"]
+    assert up_call["args"] == ["up", "--no-provision", "--provider=libvirt"]
     env = up_call["env"]
+    assert env["VAGRANT_LOG"] == "error"  # a failure's class is in Vagrant's error log
     assert env["VAGRANT_EXPERIMENTAL"].split(",").count("disks") == 1
     assert env["VAGRANT_DOTFILE_PATH"] == str(project / ".vagrant")
     assert Path(env["VAGRANT_CWD"], "Vagrantfile").is_file()
     assert env["VAGRANT_DEFAULT_PROVIDER"] == "libvirt"
-    assert (env["PROVISION_MEMORY"], env["PROVISION_CPUS"], env["PROVISION_DISK_GB"]) == (
+    assert env["PROVISION_BOX"] == "generic/ubuntu2004"  # libvirt's default box
+    assert (env["PROVISION_MEMORY"], env["PROVISION_CPUS"], env["PROVISION_DISK_GIB"]) == (
         "1024",
         "1",
         "10",
