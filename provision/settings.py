@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from provision.checks.expectations import DEFAULT_NETWORK_URL
 from provision.errors import SettingsError
-from provision.role_options import ROLE_PREFIX, RoleContract, did_you_mean, show
+from provision.role_options import ROLE_PREFIX, RoleContract, did_you_mean, docker_formats, show
 
 CONFIG_FILE_NAME: Final = "provision.toml"
 PROVIDERS: Final = ("virtualbox", "libvirt")
@@ -164,9 +164,8 @@ def _check_image(value: Any, _host: HostLimits) -> str | None:
 
 
 def _check_url(value: Any, _host: HostLimits) -> str | None:
-    if not re.match(r"^https?://[^\s/]+", value):
-        return f"{value!r} is not an http:// or https:// URL"
-    return None
+    problem = docker_formats().url_problem(value)  # the one URL rule, shared with the role
+    return f"{value!r} {problem}" if problem else None
 
 
 MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (

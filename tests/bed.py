@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from testbed.hosts import ssh_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "provision_argv", "ready_status", "run_testbed", "ssh_argv"]
+__all__ = ["REPO", "provision_argv", "ready_status", "run_provision", "run_testbed", "ssh_argv"]
 
 
 def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -48,3 +49,18 @@ def provision_argv() -> list[str]:
     """The installed console script, as a user runs it (``python -m provision`` without one)."""
     script = Path(sys.executable).parent / "provision"
     return [str(script)] if script.exists() else [sys.executable, "-m", "provision"]
+
+
+def run_provision(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 1200
+) -> subprocess.CompletedProcess[str]:
+    """``provision ARGS`` through the installed console script, its output captured."""
+    return subprocess.run(
+        [*provision_argv(), *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -20,6 +20,7 @@ import pytest
 
 from provision.verify import WALKTHROUGH_STEPS
 from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv
+from tests.bed import run_provision as provision
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 # The release besides focal: Debian first (another distribution, the role's other branch).
 # PROVISION_TEST_OTHER_RELEASE picks one explicitly.
 OTHER_RELEASES = ("bookworm", "jammy", "noble", "trixie", "resolute")
-
-
-def provision(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as a user runs it."""
-    return subprocess.run(
-        [*provision_argv(), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def result_of(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -28,24 +28,11 @@ from provision.paths import data_paths
 from provision.settings import MachineSettings
 from provision.vagrant import VIRTUALBOX_HINT, VagrantAdapter
 from tests.bed import provision_argv
+from tests.bed import run_provision as run
 
 pytestmark = pytest.mark.integration
 
 VENV_BIN = Path(sys.executable).parent
-
-
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*provision_argv(), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def path_without(*tools: str) -> str:

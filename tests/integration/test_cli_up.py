@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.bed import provision_argv, ready_status, run_testbed
+from tests.bed import ready_status, run_provision, run_testbed
 
 pytestmark = pytest.mark.integration
 
@@ -148,15 +148,7 @@ def provision(
         [str(project / "fakebin"), str(Path(sys.executable).parent), env.get("PATH", "")]
     )
     env["FAKE_VAGRANT_HOST"] = json.dumps(vm_host)
-    return subprocess.run(
-        [*provision_argv(), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_provision(*args, cwd=project, env=env, timeout=timeout)
 
 
 def vagrant_calls(project: Path) -> list[dict[str, Any]]:

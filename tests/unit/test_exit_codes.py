@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from provision.vagrant import (
     parse_machine_readable_line,
     vagrant_error,
 )
+from tests.bed import provision_argv
 
 VAGRANT_DATA = Path(__file__).parent / "data" / "vagrant"
 
@@ -230,7 +230,7 @@ def test_internal_error_suggests_debug_and_debug_shows_traceback(
 def test_console_script_exit_status(workdir: Path) -> None:
     """The process exit status is the code (not only main's return value)."""
     result = subprocess.run(
-        [sys.executable, "-m", "provision", "up", "--memory", "12"],
+        [*provision_argv(), "up", "--memory", "12"],
         capture_output=True,
         text=True,
         check=False,

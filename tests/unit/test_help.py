@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from provision import cli
+from tests.bed import provision_argv
 
 COMMANDS = ("up", "apply", "verify", "status", "ssh", "halt", "destroy")
 HEAVY = ("ansible", "ansible_runner", "testinfra", "vagrant", "yaml", "pytest")
@@ -28,7 +29,7 @@ def test_every_command_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_command_help(command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "provision", command, "--help"],
+        [*provision_argv(), command, "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -51,7 +52,7 @@ def test_command_help(command: str) -> None:
 )
 def test_command_options(command: str, options: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "provision", command, "--help"],
+        [*provision_argv(), command, "--help"],
         capture_output=True,
         text=True,
         check=True,

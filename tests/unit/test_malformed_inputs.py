@@ -138,6 +138,7 @@ CASES: list[Case] = [
     env("PROVISION_MEMORY", "512", "at least 1024 MiB", "env-memory-low"),
     env("PROVISION_PROVIDER", "hyperv", "virtualbox, libvirt", "env-provider"),
     env("PROVISION_WALKTHROUGH_IMAGE", "", "an image name", "env-image"),
+    env("PROVISION_NETWORK_URL", "download.docker.com", "http:// or https:// URL", "env-net-url"),
     env("PROVISION_DOCKER_FOO", "1", "accepted: PROVISION_DOCKER_STATE", "env-docker-unknown"),
     env("PROVISION_DOCKER_USRS", "ops", "did you mean PROVISION_DOCKER_USERS?", "env-dk-typo"),
     env("PROVISION_DOCKER_USERS", '{"a":1}', "a list of strings", "env-users-object"),

@@ -4,6 +4,8 @@ names provision tolerates. (Malformed ones: test_malformed_inputs.py, through th
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from provision.settings import (
     check_environment_names,
     load_settings,
 )
+from tests.bed import provision_argv
 
 ROLE_DIR = Path(__file__).resolve().parents[2] / "roles" / "docker"
 TEMPLATED_URL = "http://127.0.0.1:8080/linux/{{ ansible_distribution | lower }}"
@@ -171,3 +174,25 @@ def test_json_error_document(workdir: Path, capsys: pytest.CaptureFixture[str]) 
     assert document["ok"] is False
     assert document["exit_code"] == EXIT_USAGE
     assert "machine.cpus" in document["error"]["message"]
+
+
+def test_validation_reads_no_ansible_configuration(tmp_path: Path) -> None:
+    """ansible-core's validator runs in provision's own process without loading Ansible's
+    configuration: a broken ./ansible.cfg (which runs never use: they get the shipped one)
+    changes nothing."""
+    (tmp_path / "ansible.cfg").write_text("[defaults\nbroken\n", encoding="utf-8")
+    (tmp_path / "provision.toml").write_text('[docker]\napt_channel = "nightly"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "ANSIBLE_"))}
+    proc = subprocess.run(
+        [*provision_argv(), "status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr == (
+        'provision: error: provision.toml: docker.apt_channel = "nightly": must be one of '
+        "stable, test\n"
+    )
