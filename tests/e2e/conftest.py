@@ -281,7 +281,7 @@ def vm(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V
                 "provider": "libvirt",
                 "memory": MEMORY_MIB,
                 "cpus": CPUS,
-                "disk": DISK_GB,
+                "disk_gib": DISK_GB,
                 "libvirt_driver": testbed.driver,
             },
             "docker": testbed.role_settings,

@@ -66,7 +66,7 @@ def test_guest_has_the_requested_memory_and_disk(vm: VM) -> None:
     vm.require_up()
     guest = vm.payload["guest"]
     assert MEMORY_MIB * MEMORY_LOW <= guest["memory_mib"] <= MEMORY_MIB, guest
-    assert guest["disk_gb"] == pytest.approx(DISK_GB, rel=0.02), guest
+    assert guest["disk_gib"] == pytest.approx(DISK_GB, rel=0.02), guest
     # A mismatch would have been reported as a warning by `up`.
     mismatches = [w for w in vm.payload["warnings"] if w.startswith(("memory:", "disk:"))]
     assert not mismatches
