@@ -1,17 +1,25 @@
 #!/usr/bin/python
 # Docker's apt repository in one step: the key, verified before anything trusts it, and the
 # deb822 source that uses it. Verification is in Python (module_utils/docker_openpgp.py): the
-# host needs no gnupg, and an unverified key never reaches the keyring directory.
+# host needs no gnupg, and only the key that was verified, re-armored from its checked packets,
+# ever reaches the keyring directory.
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: docker_apt_source
 short_description: Install a verified apt repository key and the source that uses it
 description:
-- When O(key_path) does not hold exactly one primary key with O(fingerprint) (or is not root:root
-  0644), downloads O(key_url) and fails, changing nothing, unless the download holds exactly that
-  key; then installs it (its directory root:root 0755).
-- Then writes O(source_content) to O(source_path) (root:root 0644) when it differs.
+- Keeps O(key_path) when it holds exactly one ASCII-armored public-key block with exactly one
+  primary key whose fingerprint is O(fingerprint), only setting its owner and mode (root:root
+  0644) when they differ.
+- Otherwise downloads O(key_url) and fails, changing nothing, unless the download is exactly one
+  armored block holding exactly one primary key with O(fingerprint) (no second block, no second
+  key, no data around the block, not binary); then writes that verified key, re-armored from the
+  packets it checked, to O(key_path) (root:root 0644; its directory root:root 0755).
+- Writes O(source_content) to O(source_path) (root:root 0644) when its content or attributes
+  differ.
+- Returns a C(diff): the source's content before and after, the key change by fingerprint, and
+  owner/mode changes.
 - In check mode it downloads and verifies the key when needed, and writes nothing.
 options:
   key_url:
@@ -19,11 +27,11 @@ options:
     type: str
     required: true
   fingerprint:
-    description: Expected primary-key fingerprint (40 hex digits; spaces allowed).
+    description: Expected primary-key fingerprint (40 hex digits; spaces and lower case allowed).
     type: str
     required: true
   key_path:
-    description: Where the key is installed.
+    description: Where the key is installed (an ASCII-armored C(.asc) file).
     type: path
     required: true
   source_path:
@@ -38,22 +46,42 @@ options:
     description: Download timeout in seconds.
     type: int
     default: 30
+author:
+- provision maintainers
+"""
+
+EXAMPLES = r"""
+- name: Install Docker's verified key and apt source
+  provision.hosts.docker_apt_source:
+    key_url: https://download.docker.com/linux/ubuntu/gpg
+    fingerprint: 9DC858229FC7DD38854AE2D88D81803C0EBFCD88
+    key_path: /etc/apt/keyrings/docker.asc
+    source_path: /etc/apt/sources.list.d/docker.sources
+    source_content: |
+      Types: deb
+      URIs: https://download.docker.com/linux/ubuntu
+      Suites: noble
+      Components: stable
+      Signed-By: /etc/apt/keyrings/docker.asc
 """
 
 RETURN = r"""
 key_changed:
-  description: The key (or its directory) was installed or corrected.
+  description: The key (its content, owner or mode, or its directory) was installed or corrected.
   returned: always
   type: bool
 source_changed:
-  description: The source file was written.
+  description: The source file was written or its owner or mode corrected.
   returned: always
   type: bool
-fingerprints:
-  description: Primary-key fingerprints of the downloaded key.
+key_found:
+  description: What O(key_path) held before (its fingerprint, or what is wrong with it).
+  returned: always
+  type: str
+fingerprint:
+  description: The fingerprint of the downloaded key, when it was downloaded and verified.
   returned: when downloaded
-  type: list
-  elements: str
+  type: str
 """
 
 import os
@@ -63,28 +91,30 @@ from ansible.module_utils.urls import fetch_url
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
     ROOT_FILE,
     ensure_dir,
-    ownership,
     put,
     read,
+    set_attributes,
+)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    normalize_fingerprint,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
     OpenPGPError,
-    primary_fingerprints,
+    key_fingerprint,
+    verified_key,
 )
 
 
-def fingerprints_of(data):
-    try:
-        return primary_fingerprints(data), ""
-    except OpenPGPError as error:
-        return [], str(error)
-
-
-def key_in_place(path, expected):
+def installed_key(path):
+    """(fingerprint or None, description) of the key at PATH, read strictly."""
     data = read(path)
-    return (
-        data is not None and fingerprints_of(data)[0] == [expected] and ownership(path) == ROOT_FILE
-    )
+    if data is None:
+        return None, "no key" if not os.path.isdir(path) else "a directory"
+    try:
+        found = key_fingerprint(data)
+    except OpenPGPError as error:
+        return None, "a file that " + str(error)
+    return found, "the key " + found
 
 
 def download(module, url, timeout):
@@ -110,32 +140,41 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    expected = p["fingerprint"].replace(" ", "").upper()
-    result = {"key_changed": False, "source_changed": False}
-    if not key_in_place(p["key_path"], expected):
+    expected = normalize_fingerprint(p["fingerprint"])
+    diff = []
+    found, described = installed_key(p["key_path"])
+    result = {"key_changed": False, "source_changed": False, "key_found": described}
+    key_dir = os.path.dirname(p["key_path"])
+    if found == expected:
+        dir_changed = ensure_dir(module, key_dir, diff)
+        key_changed = set_attributes(module, p["key_path"], ROOT_FILE, diff)
+    else:
         data = download(module, p["key_url"], p["timeout"])
-        found, problem = fingerprints_of(data)
-        result["fingerprints"] = found
-        if found != [expected]:
+        try:
+            key = verified_key(data, expected)
+        except OpenPGPError as error:
             module.fail_json(
-                msg="The key downloaded from %s has the fingerprint %s, but "
-                "docker_apt_key_fingerprint expects exactly %s. The key was not installed and "
-                "docker.sources was not written: apt does not trust it.%s"
-                % (
-                    p["key_url"],
-                    ", ".join(found) or "(none: not an OpenPGP public key)",
-                    expected,
-                    " (%s)" % problem if problem else "",
-                ),
+                msg="The key downloaded from %s %s; docker_apt_key_fingerprint expects exactly"
+                " one armored public key, %s. Nothing was installed and the source was not"
+                " written: apt does not trust it." % (p["key_url"], error, expected),
                 **result,
             )
-        key_dir = os.path.dirname(p["key_path"])
-        dir_changed = ensure_dir(module, key_dir)
-        # In check mode a missing directory stays missing: the key would be new.
-        missing = module.check_mode and not os.path.isdir(key_dir)
-        result["key_changed"] = missing or put(module, p["key_path"], data) or dir_changed
-    result["source_changed"] = put(module, p["source_path"], p["source_content"].encode())
-    module.exit_json(changed=result["key_changed"] or result["source_changed"], **result)
+        result["fingerprint"] = expected
+        diff.append(
+            {
+                "before_header": p["key_path"],
+                "after_header": p["key_path"],
+                "before": "%s\n" % described,
+                "after": "the key %s (verified, from %s)\n" % (expected, p["key_url"]),
+            }
+        )
+        dir_changed = ensure_dir(module, key_dir, diff)
+        key_changed = put(module, p["key_path"], key, diff=diff, show=False)
+    result["key_changed"] = key_changed or dir_changed
+    result["source_changed"] = put(
+        module, p["source_path"], p["source_content"].encode("utf-8"), diff=diff
+    )
+    module.exit_json(changed=result["key_changed"] or result["source_changed"], diff=diff, **result)
 
 
 if __name__ == "__main__":

@@ -1,48 +1,111 @@
 #!/usr/bin/python
 # /etc/docker/daemon.json and the record of the keys the role owns in it, in one step. The
-# content is worked out by the role (vars/main.yml: docker__daemon_merged); this module only
-# validates it with dockerd where it can and writes what differs.
+# content is decided by the role's plan (module_utils/docker_plan.py); this module validates it
+# with dockerd where it can, writes what differs with the documented owner and mode, and, when
+# the plan says every changed key is one dockerd reloads, reloads the running engine (SIGHUP) at
+# once, recording that it did so.
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: docker_daemon_config
-short_description: Write daemon.json (validated) and the record of the role's keys
+short_description: Write daemon.json (validated), reload dockerd, record the role's keys
 description:
-- Writes O(content) to O(path) and O(record_content) to O(record_path) (root:root 0644, atomic),
-  each only when it differs, creating their directories (root:root 0755).
+- Writes O(config) as JSON to O(path) when the file's JSON differs from it (a file that holds
+  the same object in another layout is left as it is), and O(record) to O(record_path); both
+  root:root 0644, replaced atomically, their owner and mode corrected when only those differ;
+  their directories root:root 0755.
 - Before daemon.json is replaced, the new content is checked with
   C(dockerd --validate --config-file=...) when the installed dockerd supports it.
-- In check mode it writes nothing.
+- With O(reload), after daemon.json changed, sends SIGHUP to the main process of O(unit)
+  (dockerd reloads the keys it can without stopping containers) and records the file's
+  modification time in the record (C(reloaded_mtime_ns)), so that the role knows the engine runs
+  this file although it started before it.
+- Returns a C(diff) of daemon.json before and after, and of owner/mode changes.
+- In check mode it writes and reloads nothing.
 options:
   path:
     description: daemon.json.
     type: path
     required: true
-  content:
-    description: Its content.
-    type: str
+  config:
+    description: The JSON object daemon.json must hold.
+    type: dict
     required: true
   record_path:
     description: The local fact recording the keys the role owns.
     type: path
     required: true
-  record_content:
-    description: Its content.
-    type: str
+  record:
+    description: The record's content (C(daemon_keys)); the module adds C(reloaded_mtime_ns).
+    type: dict
     required: true
+  reload:
+    description: Reload O(unit) (SIGHUP to its main process) when daemon.json changed.
+    type: bool
+    default: false
+  unit:
+    description: The engine's systemd unit.
+    type: str
+    default: docker.service
+author:
+- provision maintainers
+"""
+
+EXAMPLES = r"""
+- name: Write daemon.json and the record of the keys the role owns
+  provision.hosts.docker_daemon_config:
+    path: /etc/docker/daemon.json
+    config:
+      log-driver: json-file
+    record_path: /etc/ansible/facts.d/docker.fact
+    record:
+      daemon_keys: [log-driver]
 """
 
 RETURN = r"""
 daemon_json_changed:
-  description: daemon.json was written (the engine needs a restart to use it).
+  description: daemon.json's content was written (the engine must reload or restart to use it).
+  returned: always
+  type: bool
+changed_keys:
+  description: Top-level keys whose value the write changed.
+  returned: always
+  type: list
+  elements: str
+reloaded:
+  description: dockerd was sent SIGHUP to reload the new daemon.json.
   returned: always
   type: bool
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.provision.hosts.plugins.module_utils.docker_files import ensure_dir, put
+from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
+    ROOT_FILE,
+    ensure_dir,
+    put,
+    read,
+    set_attributes,
+)
+
+_MISSING = object()
+
+
+def to_json(value):
+    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def current_json(path):
+    """The JSON value in PATH, or None when it is missing or not JSON."""
+    data = read(path)
+    if data is None:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None
 
 
 def validate(module, staged):
@@ -65,22 +128,63 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "content": {"type": "str", "required": True},
+            "config": {"type": "dict", "required": True},
             "record_path": {"type": "path", "required": True},
-            "record_content": {"type": "str", "required": True},
+            "record": {"type": "dict", "required": True},
+            "reload": {"type": "bool", "default": False},
+            "unit": {"type": "str", "default": "docker.service"},
         },
         supports_check_mode=True,
     )
     p = module.params
+    diff = []
     changed = False
-    for directory in {os.path.dirname(p["path"]), os.path.dirname(p["record_path"])}:
-        changed = ensure_dir(module, directory) or changed
-    daemon_changed = put(
-        module, p["path"], p["content"].encode(), check=lambda f: validate(module, f)
+    for directory in sorted({os.path.dirname(p["path"]), os.path.dirname(p["record_path"])}):
+        changed = ensure_dir(module, directory, diff) or changed
+
+    before = current_json(p["path"])
+    old = before if isinstance(before, dict) else {}
+    keys = sorted(
+        k
+        for k in set(old) | set(p["config"])
+        if old.get(k, _MISSING) != p["config"].get(k, _MISSING)
     )
-    record_changed = put(module, p["record_path"], p["record_content"].encode())
+    exists = os.path.exists(p["path"])
+    if before == p["config"] or (not exists and not p["config"]):
+        daemon_changed = False
+        if exists:
+            changed = set_attributes(module, p["path"], ROOT_FILE, diff) or changed
+    else:
+        daemon_changed = put(
+            module, p["path"], to_json(p["config"]), check=lambda f: validate(module, f), diff=diff
+        )
+
+    previous = current_json(p["record_path"])
+    record = dict(p["record"])
+    stamp = previous.get("reloaded_mtime_ns") if isinstance(previous, dict) else None
+    reloaded = False
+    if daemon_changed and p["reload"] and not module.check_mode:
+        rc, _out, err = module.run_command(
+            ["systemctl", "kill", "--kill-who=main", "--signal=SIGHUP", p["unit"]]
+        )
+        if rc != 0:
+            module.fail_json(
+                msg="daemon.json was written, but reloading %s failed: %s"
+                % (p["unit"], err.strip())
+            )
+        reloaded = True
+        stamp = os.stat(p["path"]).st_mtime_ns
+    elif daemon_changed:
+        stamp = None  # the engine restarts (or first starts) with the new file
+    if stamp is not None:
+        record["reloaded_mtime_ns"] = stamp
+    record_changed = put(module, p["record_path"], to_json(record), diff=diff)
     module.exit_json(
-        changed=changed or daemon_changed or record_changed, daemon_json_changed=daemon_changed
+        changed=changed or daemon_changed or record_changed,
+        daemon_json_changed=daemon_changed,
+        changed_keys=keys,
+        reloaded=reloaded,
+        diff=diff,
     )
 
 

@@ -1,68 +1,73 @@
 #!/usr/bin/python
-# Read, in one module call, everything about a host that the docker role decides on. The role's
-# change tasks then run only where the host differs from what it should be, so a run on a host
-# that is already right costs one round trip instead of one per task.
+# Read, in one module call, everything about a host that the docker role decides on, and return
+# the plan the role follows (module_utils/docker_plan.py decides; this module only reads). The
+# role's change steps then run only where the host differs from what it should be, so a run on a
+# host that is already right costs one round trip instead of one per task.
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: docker_host_facts
-short_description: Read the host state the docker role decides on (read-only)
+short_description: Read the host state the docker role decides on, and plan the changes
 description:
-- Reads /etc/os-release, the dpkg architecture, the installed state of O(packages), whether apt
-  has an install candidate for O(candidate_package), the files and directories the role manages,
-  legacy Docker apt sources and keys, the systemd units, and the users and group.
+- Reads /etc/os-release, the dpkg architecture, the installed state of the packages the role
+  deals with, a pending dpkg journal, the repository key (strictly: one armored block, one
+  primary key), the files and directories the role manages, apt sources and keys that point at
+  Docker's repository, the engine's systemd units, and the users and group.
+- Returns the plan of module_utils/docker_plan.py; reads that cost a process or a connection
+  (apt's candidate, C(dpkg --audit), the running engine's containers and live-restore) are made
+  only when a decision depends on them.
+- Fails, changing nothing, with every problem of the plan in one message; shows its warnings.
 - Changes nothing; runs in check mode too.
 options:
-  packages:
-    description: Packages whose dpkg state is read.
-    type: list
-    elements: str
-    default: []
-  candidate_package:
-    description: Package whose apt install candidate is looked up.
-    type: str
-  key_path:
-    description: The installed repository key; its fingerprints are read.
-    type: path
-  files:
-    description: Name to path of small text files whose content is read.
+  want:
+    description:
+    - The role's variables without their C(docker_) prefix (state, repository_url, key_url,
+      fingerprint, channel, architecture, packages, version, version_packages,
+      remove_conflicting_packages, conflicting_packages, remove_running_engine,
+      restart_running_engine, daemon_options, registry_mirrors, insecure_registries,
+      live_restore, users, purge_data, service_enabled, service_state).
+    - An empty repository_url, key_url or architecture means the host's default.
     type: dict
-    default: {}
-  dirs:
-    description: Directories whose existence and mode are read.
-    type: list
-    elements: path
-    default: []
-  units:
-    description: systemd units whose state is read.
-    type: list
-    elements: str
-    default: []
-  config_path:
-    description: The file whose change time is compared with the engine's start.
-    type: path
-  engine_unit:
-    description: The unit started with O(config_path).
-    type: str
-    default: docker
-  users:
-    description: Users whose existence is read.
-    type: list
-    elements: str
-    default: []
-  group:
-    description: Group whose existence and members are read.
-    type: str
-    default: docker
-  legacy:
-    description: Where to look for legacy sources and keys (see the role's vars/main.yml).
+    required: true
+  paths:
+    description: The paths the role manages and reads (the role's vars/main.yml C(docker__paths)).
     type: dict
-    default: {}
+    required: true
+  rules:
+    description: The role's constants (the role's vars/main.yml C(docker__rules)).
+    type: dict
+    required: true
+  scope:
+    description:
+    - C(all) reads everything and returns the whole plan.
+    - C(after_install) reads only the units, daemon.json, the record, the users and the group,
+      and returns the plan's C(service) and C(users) steps (after the packages' maintainer
+      scripts have started units and created the group).
+    type: str
+    choices: [all, after_install]
+    default: all
+author:
+- provision maintainers
+"""
+
+EXAMPLES = r"""
+- name: Read the host and plan what to change
+  provision.hosts.docker_host_facts:
+    want: "{{ docker__want }}"
+    paths: "{{ docker__paths }}"
+    rules: "{{ docker__rules }}"
+  register: docker__probe
 """
 
 RETURN = r"""
 host:
-  description: What was read; see the role's tasks/probe.yml for how each part is used.
+  description: What was read (os, architecture, packages, dpkg, key, files, dirs, sources,
+    legacy_keys, apt_key_fingerprints, units, users, group, and when asked engine, candidate).
+  returned: always
+  type: dict
+plan:
+  description: What to change, step by step (see module_utils/docker_plan.py); with
+    O(scope=after_install) only its C(service) and C(users) steps.
   returned: always
   type: dict
 """
@@ -78,13 +83,24 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
+from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
+    normalize_uri,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
     OpenPGPError,
+    key_fingerprint,
     primary_fingerprints,
+)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
+    after_install_plan,
+    make_plan,
+    resolve,
 )
 
 MAX_FILE_BYTES = 1 << 20
 CANDIDATE = re.compile(r"^\s*Candidate: (?!\(none\))", re.MULTILINE)
+UNIT_PROPERTIES = "LoadState,UnitFileState,ActiveState,SubState,ActiveEnterTimestampMonotonic"
 
 
 def os_release():
@@ -107,8 +123,8 @@ def os_release():
 
 
 def run(module, argv):
-    rc, out, _err = module.run_command(argv, environ_update={"LC_ALL": "C"})
-    return rc, out
+    _rc, out, _err = module.run_command(argv, environ_update={"LC_ALL": "C"})
+    return out
 
 
 def packages(module, names):
@@ -116,7 +132,7 @@ def packages(module, names):
     if not names:
         return found
     # dpkg-query exits 1 when some names are unknown: that only means "not installed".
-    _rc, out = run(
+    out = run(
         module,
         [
             "dpkg-query",
@@ -138,9 +154,9 @@ def packages(module, names):
 
 def candidate(module, name):
     """True/False: apt has an install candidate; None: apt could not tell (broken sources)."""
-    if not name:
-        return None
-    rc, out = run(module, ["apt-cache", "policy", name])
+    rc, out, _err = module.run_command(
+        ["apt-cache", "policy", name], environ_update={"LC_ALL": "C"}
+    )
     return bool(CANDIDATE.search(out)) if rc == 0 else None
 
 
@@ -148,14 +164,16 @@ def path_state(path):
     try:
         info = os.lstat(path)
     except OSError:
-        return {"exists": False}
+        return {"exists": False, "path": path}
     return {
+        "path": path,
         "exists": True,
         "is_dir": stat.S_ISDIR(info.st_mode),
         "mode": "%04o" % stat.S_IMODE(info.st_mode),
         "uid": info.st_uid,
         "gid": info.st_gid,
         "mtime": info.st_mtime,
+        "mtime_ns": info.st_mtime_ns,
     }
 
 
@@ -178,22 +196,16 @@ def text_file(path):
 
 
 def key_file(path):
+    """The installed repository key, read as strictly as a download (docker_openpgp)."""
     state = path_state(path)
-    state["fingerprints"] = []
-    if state["exists"] and not state["is_dir"]:
+    if state["exists"] and state["is_dir"]:
+        state["problem"] = "is a directory"
+    elif state["exists"]:
         try:
-            state["fingerprints"] = primary_fingerprints(read_bytes(path))
+            state["fingerprint"] = key_fingerprint(read_bytes(path))
         except OpenPGPError as error:
-            state["error"] = str(error)
+            state["problem"] = str(error)
     return state
-
-
-def matches_any_line(path, pattern):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return any(pattern.search(line) for line in handle)
-    except OSError:
-        return False
 
 
 def regular_files(directory):
@@ -201,81 +213,85 @@ def regular_files(directory):
         names = sorted(os.listdir(directory))
     except OSError:
         return []
-    return [
-        (n, os.path.join(directory, n)) for n in names if os.path.isfile(os.path.join(directory, n))
-    ]
+    paths = (os.path.join(directory, n) for n in names)
+    return [p for p in paths if os.path.isfile(p)]
 
 
-def legacy(module, spec):
-    """Docker sources and keys that the role did not write (see tasks/legacy.yml)."""
-    if not spec:
-        return {"files": [], "main_list": False, "apt_key_fingerprints": []}
-    pattern = re.compile(spec["source_regex"])
-    own_source = spec["own_source_name"]
-    files = []
-    for name, path in regular_files(spec["sources_dir"]):
-        if name == own_source:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                if not handle.read().startswith(spec["marker"]):
-                    files.append(path)
-        elif any(fnmatch.fnmatch(name, p) for p in spec["source_patterns"]) or matches_any_line(
-            path, pattern
-        ):
-            files.append(path)
-    for name, path in regular_files(spec["trusted_dir"]):
-        if any(fnmatch.fnmatch(name, p) for p in spec["trusted_patterns"]):
-            files.append(path)
-    files += [p for p in spec["key_paths"] if os.path.lexists(p)]
-
-    docker_keys = []
-    keyring = spec["apt_key_keyring"]
-    if os.path.isfile(keyring) and os.path.getsize(keyring) > 0:
+def sources(paths, rules, repository_url):
+    """Contents of the apt source files that may hold Docker's entries: named like Docker's
+    legacy files, or mentioning Docker's repository or the configured one (the plan parses
+    them precisely)."""
+    needles = ["download.docker.com/linux", normalize_uri(repository_url)]
+    found = {}
+    for path in regular_files(paths["sources_dir"]) + [paths["main_list"]]:
+        name = os.path.basename(path)
         try:
-            docker_keys = sorted(
-                set(primary_fingerprints(read_bytes(keyring))) & set(spec["fingerprints"])
-            )
-        except OpenPGPError as error:
-            module.warn("cannot read %s: %s; Docker's key in it, if any, stays" % (keyring, error))
-    return {
-        "files": sorted(set(files)),
-        "main_list": matches_any_line(spec["main_list"], pattern),
-        "apt_key_fingerprints": docker_keys,
-    }
+            content = read_bytes(path).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        named = any(fnmatch.fnmatch(name, p) for p in rules["legacy_source_patterns"])
+        if named or path == paths["source"] or any(n and n in content for n in needles):
+            found[path] = {"content": content, "mode": path_state(path).get("mode", "0644")}
+    return found
+
+
+def legacy_keys(paths, rules):
+    """Key files of earlier install guides: docker* in trusted.gpg.d, and fixed paths."""
+    found = [
+        p
+        for p in regular_files(paths["trusted_dir"])
+        if any(
+            fnmatch.fnmatch(os.path.basename(p), pat)
+            for pat in rules["legacy_trusted_key_patterns"]
+        )
+    ]
+    return found + [p for p in rules["legacy_key_paths"] if os.path.lexists(p)]
+
+
+def apt_key_fingerprints(module, keyring):
+    if not os.path.isfile(keyring) or os.path.getsize(keyring) == 0:
+        return []
+    try:
+        return primary_fingerprints(read_bytes(keyring))
+    except OpenPGPError as error:
+        module.warn(
+            "cannot read %s: the key %s; Docker's key in it, if any, stays" % (keyring, error)
+        )
+        return []
+
+
+def dpkg_journal(directory):
+    """dpkg's pending journal: what an interrupted dpkg run leaves (apt refuses to run)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if n.isdigit())
+    except OSError:
+        return []
 
 
 def units(module, names):
     found = {}
     if not names or not module.get_bin_path("systemctl"):
         return found
-    props = "Id,LoadState,UnitFileState,ActiveState,ActiveEnterTimestampMonotonic"
-    rc, out = run(module, ["systemctl", "show", "--property=" + props] + list(names))
+    rc, out, _err = module.run_command(
+        ["systemctl", "show", "--property=" + UNIT_PROPERTIES] + list(names),
+        environ_update={"LC_ALL": "C"},
+    )
     if rc != 0:
         return found
+    # systemd and Python read the same CLOCK_MONOTONIC: start times become wall-clock times.
+    offset = time.time() - time.monotonic()
     # One block per unit, in the order asked, separated by an empty line.
     for name, block in zip(names, out.strip().split("\n\n")):
         fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        started = int(fields.get("ActiveEnterTimestampMonotonic", "0") or 0)
         found[name] = {
             "load": fields.get("LoadState", ""),
             "enabled": fields.get("UnitFileState", ""),
             "active": fields.get("ActiveState", ""),
-            "started_monotonic": int(fields.get("ActiveEnterTimestampMonotonic", "0") or 0),
+            "sub": fields.get("SubState", ""),
+            "started_at": offset + started / 1e6 if started else 0,
         }
     return found
-
-
-def engine_config_stale(unit, config):
-    """The engine runs with an older configuration than the one on disk (a run that failed after
-    writing it lost its restart handler)."""
-    if (
-        not unit
-        or unit["active"] != "active"
-        or not unit["started_monotonic"]
-        or not config["exists"]
-    ):
-        return False
-    # systemd and Python read the same CLOCK_MONOTONIC: convert the start time to wall time.
-    started = time.time() - (time.monotonic() - unit["started_monotonic"] / 1e6)
-    return int(config["mtime"]) > int(started)
 
 
 def users(names, group):
@@ -299,47 +315,96 @@ def login_user():
     return os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
 
 
+def read_service_side(module, want, paths, rules):
+    """What the service and users steps decide on."""
+    known, group = users(want.get("users") or [], rules["group"])
+    return {
+        "units": units(module, rules["units"]),
+        "files": {
+            "daemon_json": path_state(paths["daemon_json"]),
+            "record": text_file(paths["record"]),
+        },
+        "users": known,
+        "group": group,
+    }
+
+
+def read_host(module, want, paths, rules):
+    host = read_service_side(module, want, paths, rules)
+    host["os"] = os_release()
+    host["architecture"] = run(module, ["dpkg", "--print-architecture"]).strip()
+    resolved = resolve(host["os"], host["architecture"], want)
+    probed = (
+        list(rules["prerequisite_packages"])
+        + list(want["packages"])
+        + list(want["conflicting_packages"])
+        + list(rules["absent_extra_packages"])
+    )
+    host.update(
+        {
+            "machine": platform.machine(),
+            "login_user": login_user(),
+            "packages": packages(module, sorted(set(probed))),
+            "dpkg": {"journal": dpkg_journal(paths["dpkg_updates"])},
+            "key": key_file(paths["key"]),
+            "dirs": {
+                p: path_state(p)
+                for p in (paths["keyring_dir"], paths["docker_dir"], paths["facts_dir"])
+            },
+            "sources": sources(paths, rules, resolved["repository_url"]),
+            "legacy_keys": legacy_keys(paths, rules),
+            "apt_key_fingerprints": apt_key_fingerprints(module, paths["apt_key_keyring"]),
+            "data_dirs": [p for p in paths["data_dirs"] if os.path.isdir(p)],
+            "read": [],
+        }
+    )
+    host["files"].update(
+        {
+            "source": text_file(paths["source"]),
+            "daemon_json": text_file(paths["daemon_json"]),
+        }
+    )
+    return host
+
+
+def read_more(module, host, needs, paths, rules):
+    """The readings the plan asked for."""
+    for name in needs:
+        if name == "engine":
+            host["engine"] = docker_engine.state(paths["socket"])
+        elif name == "candidate":
+            host["candidate"] = candidate(module, rules["engine_package"])
+        elif name == "dpkg_audit":
+            host["dpkg"]["audit"] = run(module, ["dpkg", "--audit"])
+        host["read"].append(name)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
-            "packages": {"type": "list", "elements": "str", "default": []},
-            "candidate_package": {"type": "str"},
-            "key_path": {"type": "path"},
-            "files": {"type": "dict", "default": {}},
-            "dirs": {"type": "list", "elements": "path", "default": []},
-            "units": {"type": "list", "elements": "str", "default": []},
-            "config_path": {"type": "path"},
-            "engine_unit": {"type": "str", "default": "docker"},
-            "users": {"type": "list", "elements": "str", "default": []},
-            "group": {"type": "str", "default": "docker"},
-            "legacy": {"type": "dict", "default": {}},
+            "want": {"type": "dict", "required": True},
+            "paths": {"type": "dict", "required": True},
+            "rules": {"type": "dict", "required": True},
+            "scope": {"type": "str", "choices": ["all", "after_install"], "default": "all"},
         },
         supports_check_mode=True,
     )
-    p = module.params
-    _rc, architecture = run(module, ["dpkg", "--print-architecture"])
-    unit_states = units(module, p["units"])
-    known_users, group_state = users(p["users"], p["group"])
-    host = {
-        "os": os_release(),
-        "architecture": architecture.strip(),
-        "machine": platform.machine(),
-        "login_user": login_user(),
-        "packages": packages(module, p["packages"]),
-        "candidate": candidate(module, p["candidate_package"]),
-        "key": key_file(p["key_path"]) if p["key_path"] else {},
-        "files": {name: text_file(path) for name, path in p["files"].items()},
-        "dirs": {path: path_state(path) for path in p["dirs"]},
-        "legacy": legacy(module, p["legacy"]),
-        "units": unit_states,
-        "engine_config_stale": engine_config_stale(
-            unit_states.get(p["engine_unit"]),
-            path_state(p["config_path"]) if p["config_path"] else {"exists": False},
-        ),
-        "users": known_users,
-        "group": group_state,
-    }
-    module.exit_json(changed=False, host=host)
+    want, paths, rules = module.params["want"], module.params["paths"], module.params["rules"]
+    if module.params["scope"] == "after_install":
+        host = read_service_side(module, want, paths, rules)
+        module.exit_json(changed=False, host=host, plan=after_install_plan(host, want))
+    host = read_host(module, want, paths, rules)
+    plan = make_plan(host, want, paths, rules)
+    for _ in range(3):  # each reading may lead to a decision that needs another
+        if not plan["needs"]:
+            break
+        read_more(module, host, plan["needs"], paths, rules)
+        plan = make_plan(host, want, paths, rules)
+    for warning in plan["warnings"]:
+        module.warn(warning)
+    if plan["problems"]:
+        module.fail_json(msg=" ".join(plan["problems"]))
+    module.exit_json(changed=False, host=host, plan=plan)
 
 
 if __name__ == "__main__":

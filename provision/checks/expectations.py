@@ -38,7 +38,8 @@ DEFAULT_PACKAGES = (
 # What a container on the default bridge fetches to prove it reaches the network.
 DEFAULT_NETWORK_URL = "https://download.docker.com/"
 DEFAULT_NETWORK_IMAGE = "busybox"
-# Docker's list of unofficial packages that conflict with its own (must not be installed).
+# Docker's list of unofficial packages that conflict with its own, and Debian 13's docker-cli (the
+# role's docker_conflicting_packages; none may be installed).
 CONFLICTING_PACKAGES = (
     "docker.io",
     "docker-doc",
@@ -47,6 +48,7 @@ CONFLICTING_PACKAGES = (
     "podman-docker",
     "containerd",
     "runc",
+    "docker-cli",
 )
 
 

@@ -1,0 +1,139 @@
+# apt source files, read precisely enough to take Docker's entries out of them and leave every
+# other repository alone: one-line files (sources.list, *.list: "deb [options] URI suite ...")
+# and deb822 files (*.sources: stanzas separated by blank lines, with a URIs field). An entry is
+# Docker's when its URI is Docker's repository (https://download.docker.com/linux/<distribution>)
+# or exactly the configured repository URL: the whole URI is compared, so a URL that merely starts
+# with the configured one is not Docker's.
+# Python 3.8, standard library only.
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Set, Tuple
+
+DOCKER_URI = re.compile(r"^https?://download\.docker\.com/linux/[A-Za-z0-9._-]+$")
+
+
+def normalize_uri(uri: str) -> str:
+    return uri.strip().rstrip("/")
+
+
+def is_docker_uri(uri: str, repository_url: str) -> bool:
+    uri = normalize_uri(uri)
+    return bool(DOCKER_URI.match(uri)) or (
+        bool(repository_url) and uri == normalize_uri(repository_url)
+    )
+
+
+def is_deb822(name: str) -> bool:
+    """*.sources (and copies such as docker.sources.save) are deb822; the rest one-line."""
+    return ".sources" in name
+
+
+class Entries:
+    """What one file holds: Docker's entries, other entries, and the file without Docker's."""
+
+    def __init__(self, docker: int, other: int, without_docker: str) -> None:
+        self.docker = docker
+        self.other = other
+        self.without_docker = without_docker
+
+
+def read_entries(name: str, text: str, repository_url: str) -> Entries:
+    if is_deb822(name):
+        return _deb822(text, repository_url)
+    return _one_line(text, repository_url)
+
+
+def _one_line_uri(line: str) -> Optional[str]:
+    """The URI of a one-line entry, or None for a comment, a blank or a malformed line."""
+    words = line.split("#", 1)[0].split()
+    if not words or words[0] not in ("deb", "deb-src"):
+        return None
+    rest = " ".join(words[1:])
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            return None
+        rest = rest[end + 1 :]
+    words = rest.split()
+    return words[0] if words else None
+
+
+def _one_line(text: str, repository_url: str) -> Entries:
+    docker = other = 0
+    kept = []
+    for line in text.splitlines(True):
+        uri = _one_line_uri(line)
+        if uri is not None and is_docker_uri(uri, repository_url):
+            docker += 1
+            continue
+        if uri is not None:
+            other += 1
+        kept.append(line)
+    return Entries(docker, other, "".join(kept))
+
+
+def _stanzas(lines: List[str]) -> List[List[int]]:
+    """Lists of line indexes, one per stanza (blank lines separate them)."""
+    stanzas, current = [], []
+    for index, line in enumerate(lines):
+        if line.strip():
+            current.append(index)
+        elif current:
+            stanzas.append(current)
+            current = []
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def _uris_field(lines: List[str], stanza: List[int]) -> Tuple[List[int], List[str]]:
+    """(indexes of the URIs field's lines, its URIs) in STANZA."""
+    indexes, value, inside = [], [], False
+    for index in stanza:
+        line = lines[index]
+        if line.lstrip().startswith("#"):
+            continue
+        if inside and line[:1] in (" ", "\t"):
+            indexes.append(index)
+            value.append(line)
+            continue
+        name, sep, rest = line.partition(":")
+        inside = bool(sep) and name.strip().lower() == "uris"
+        if inside:
+            indexes.append(index)
+            value.append(rest)
+    return indexes, " ".join(value).split()
+
+
+def _deb822(text: str, repository_url: str) -> Entries:
+    lines = text.splitlines(True)
+    docker = other = 0
+    drop: Set[int] = set()
+    replace: Dict[int, str] = {}
+    for stanza in _stanzas(lines):
+        indexes, uris = _uris_field(lines, stanza)
+        if not uris:
+            continue  # only comments, or not an entry apt would use
+        theirs = [u for u in uris if not is_docker_uri(u, repository_url)]
+        if len(theirs) == len(uris):
+            other += 1
+            continue
+        docker += 1
+        if not theirs:
+            # Comments above the stanza's first field may be the file's own: they stay.
+            first = next(i for i in stanza if not lines[i].lstrip().startswith("#"))
+            drop.update(i for i in stanza if i >= first)
+            # and the blank line that separated it from the next stanza
+            following, preceding = stanza[-1] + 1, first - 1
+            if following < len(lines) and not lines[following].strip():
+                drop.add(following)
+            elif preceding >= 0 and not lines[preceding].strip():
+                drop.add(preceding)
+            continue
+        other += 1
+        # A stanza listing Docker's URI next to others keeps the others.
+        replace[indexes[0]] = "URIs: %s\n" % " ".join(theirs)
+        drop.update(indexes[1:])
+    kept = [replace.get(i, line) for i, line in enumerate(lines) if i not in drop]
+    return Entries(docker, other, "".join(kept))

@@ -1,0 +1,624 @@
+# What the docker role changes on a host, decided in one place: make_plan(host, want, paths,
+# rules) turns what docker_host_facts read (HOST), the role's variables (WANT), the managed paths
+# and the role's constants (PATHS, RULES: vars/main.yml) into a plan. Pure: no I/O, so every
+# decision is unit-tested case by case (tests/unit/plugins/module_utils/test_docker_plan.py).
+#
+# The plan (a dict of plain values; the role's tasks follow it, vars/main.yml only wires it):
+#   resolved      the effective repository URL, key URL, fingerprint, architecture, release
+#   problems      one sentence each; the run stops before any change when there are any
+#   warnings      one sentence each; shown, the run goes on
+#   needs         readings that cost a process or a connection and that a decision depends on
+#                 ("engine": containers and live-restore, "candidate": apt's docker-ce candidate,
+#                 "dpkg_audit"): the read module makes them and plans again (host["read"] lists
+#                 those made)
+#   changes       anything to do at all (the role includes its steps only then)
+#   one dict per step, each with "needed": dpkg, legacy, prerequisites, repository, conflicts,
+#   daemon, packages, service, users; absent (docker_state=absent)
+# Python 3.8: no newer syntax or library calls.
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
+    is_docker_uri,
+    read_entries,
+)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    CHECKED_OPTIONS,
+    SUPPORTED_ARCHITECTURES,
+    normalize_fingerprint,
+    option_problem,
+)
+
+# A reading, a variable set, a step: plain JSON-like values.
+Data = Dict[str, Any]
+
+DOCKER_REPOSITORY = "https://download.docker.com/linux/"
+# The steps of each docker_state, in the order the role runs them.
+PRESENT_STEPS = (
+    "dpkg",
+    "legacy",
+    "prerequisites",
+    "repository",
+    "conflicts",
+    "daemon",
+    "packages",
+    "service",
+    "users",
+)
+ABSENT_STEPS = ("dpkg", "legacy", "absent")
+ROOT_FILE = ("0644", 0, 0)
+ROOT_DIR = ("0755", 0, 0)
+_MISSING = object()
+
+
+# --- what the variables mean on this host -----------------------------------------------------
+
+
+def resolve(os_release: Dict[str, str], architecture: str, want: Data) -> Dict[str, str]:
+    """The effective values of the variables whose default depends on the host."""
+    distribution = os_release.get("distribution", "")
+    repository = want.get("repository_url") or DOCKER_REPOSITORY + distribution
+    return {
+        "distribution": distribution,
+        "codename": os_release.get("codename", ""),
+        "os_name": os_release.get("name", "an unknown OS"),
+        "repository_url": repository,
+        "key_url": want.get("key_url") or repository.rstrip("/") + "/gpg",
+        "fingerprint": normalize_fingerprint(want.get("fingerprint", "")),
+        "architecture": want.get("architecture") or architecture,
+    }
+
+
+def source_content(resolved: Dict[str, str], want: Data, paths: Data, rules: Data) -> str:
+    """docker.sources, deb822; its first line marks it as the role's."""
+    return (
+        "%s; local changes are overwritten.\n"
+        "Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nArchitectures: %s\nSigned-By: %s\n"
+        % (
+            rules["source_marker"],
+            resolved["repository_url"],
+            resolved["codename"],
+            want["channel"],
+            resolved["architecture"],
+            paths["key"],
+        )
+    )
+
+
+def daemon_desired(want: Data) -> Data:
+    """The daemon.json keys the role owns: docker_daemon_options plus the dedicated variables."""
+    desired = dict(want.get("daemon_options") or {})
+    if want.get("registry_mirrors"):
+        desired["registry-mirrors"] = list(want["registry_mirrors"])
+    if want.get("insecure_registries"):
+        desired["insecure-registries"] = list(want["insecure_registries"])
+    if want.get("live_restore") is not None:
+        desired["live-restore"] = bool(want["live_restore"])
+    return desired
+
+
+# --- small readings of the host ----------------------------------------------------------------
+
+
+def in_place(
+    state: Optional[Data], wanted: Tuple[str, int, int], content: Optional[str] = None
+) -> bool:
+    """STATE (docker_host_facts' reading of a path) is a file or directory with WANTED
+    (mode, uid, gid) and, when given, exactly CONTENT."""
+    if not state or not state.get("exists"):
+        return False
+    if (state.get("mode"), state.get("uid"), state.get("gid")) != wanted:
+        return False
+    if state.get("is_dir") != (wanted == ROOT_DIR):
+        return False
+    return content is None or state.get("content") == content
+
+
+def installed(host: Data) -> List[str]:
+    return sorted(
+        n for n, p in (host.get("packages") or {}).items() if p.get("status") == "installed"
+    )
+
+
+def at_version(package: Data, version: str) -> bool:
+    """PACKAGE (a dpkg reading) is installed at VERSION, a glob as apt takes it (5:27.*)."""
+    return package.get("status") == "installed" and fnmatch.fnmatchcase(
+        package.get("version", ""), version
+    )
+
+
+def record_keys(host: Data) -> List[str]:
+    """The daemon.json keys the role owned after its last run (the record it keeps)."""
+    record = (host.get("files") or {}).get("record") or {}
+    data = record.get("json")
+    keys = data.get("daemon_keys") if isinstance(data, dict) else None
+    return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
+def unit_state(host: Data, name: str) -> Data:
+    return (host.get("units") or {}).get(name) or {}
+
+
+def engine_active(host: Data) -> bool:
+    return unit_state(host, "docker").get("active") == "active"
+
+
+def engine_config_stale(host: Data) -> bool:
+    """dockerd runs with an older daemon.json than the one on disk: it was started before the
+    file last changed, and the role did not reload it since (a run that failed after writing the
+    file lost its restart)."""
+    docker = unit_state(host, "docker")
+    config = (host.get("files") or {}).get("daemon_json") or {}
+    started = docker.get("started_at")
+    if docker.get("active") != "active" or not started or not config.get("exists"):
+        return False
+    record = ((host.get("files") or {}).get("record") or {}).get("json")
+    if isinstance(record, dict) and record.get("reloaded_mtime_ns") == config.get("mtime_ns"):
+        return False
+    return int(config.get("mtime", 0)) > int(started)
+
+
+# --- preflight ----------------------------------------------------------------------------------
+
+
+def preflight(host: Data, want: Data, resolved: Dict[str, str], rules: Data) -> List[str]:
+    """What the role refuses to do on this host, one sentence each."""
+    problems = []
+    releases = rules["supported_releases"].get(resolved["distribution"]) or {}
+    if resolved["codename"] not in releases or (
+        not want.get("architecture") and resolved["architecture"] not in SUPPORTED_ARCHITECTURES
+    ):
+        problems.append(
+            "The docker role supports Ubuntu 20.04, 22.04, 24.04, 26.04 and Debian 12, 13 on %s;"
+            " this host runs %s (%s %s) on %s (dpkg architecture %s)."
+            % (
+                " or ".join(SUPPORTED_ARCHITECTURES),
+                resolved["os_name"],
+                resolved["distribution"],
+                resolved["codename"] or "?",
+                host.get("machine", "?"),
+                host.get("architecture") or "?",
+            )
+        )
+    values = {
+        "docker_apt_key_fingerprint": want.get("fingerprint", ""),
+        "docker_apt_repository_url": resolved["repository_url"],
+        "docker_apt_key_url": resolved["key_url"],
+        "docker_registry_mirrors": want.get("registry_mirrors") or [],
+        "docker_insecure_registries": want.get("insecure_registries") or [],
+    }
+    if want.get("architecture"):
+        values["docker_apt_architecture"] = want["architecture"]
+    for name in CHECKED_OPTIONS:
+        if name not in values:
+            continue
+        problem = option_problem(name, values[name])
+        if problem:
+            shown = "" if isinstance(values[name], list) else " %r" % values[name]
+            problems.append("%s%s %s." % (name, shown, problem.rstrip(".")))
+    daemon_json = (host.get("files") or {}).get("daemon_json") or {}
+    if "json_error" in daemon_json or not isinstance(daemon_json.get("json", {}), dict):
+        problems.append(
+            "%s must hold a JSON object; fix or remove it (%s)."
+            % (
+                daemon_json.get("path", "daemon.json"),
+                daemon_json.get("json_error", "it holds another JSON value"),
+            )
+        )
+    if want["state"] == "present":
+        unknown = [u for u in want.get("users") or [] if not (host.get("users") or {}).get(u)]
+        if unknown:
+            problems.append(
+                "docker_users names users that do not exist on this host: %s. The role adds users"
+                " to the docker group; it does not create them." % ", ".join(unknown)
+            )
+    return problems
+
+
+def warnings(resolved: Dict[str, str], rules: Data) -> List[str]:
+    found = []
+    if resolved["codename"] in rules["end_of_life_releases"]:
+        found.append(
+            "%s (%s) has reached end of life for Docker: Docker no longer supports it or tests"
+            " it, although its packages still install. Plan an upgrade of this host."
+            % (resolved["os_name"], resolved["codename"])
+        )
+    return found
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def dpkg_step(host: Data, apt_calls: bool) -> Data:
+    """An interrupted dpkg (a pending journal, or packages dpkg --audit reports half-installed)
+    makes apt refuse to work: dpkg --configure -a before the first apt call, when there is one."""
+    dpkg = host.get("dpkg") or {}
+    journal = list(dpkg.get("journal") or [])
+    audit = (dpkg.get("audit") or "").strip()
+    return {
+        "needed": bool(apt_calls and (journal or audit)),
+        "apt_calls": bool(apt_calls),
+        "journal": journal,
+        "audit": audit.splitlines()[:3],
+    }
+
+
+def legacy_step(
+    host: Data, resolved: Dict[str, str], paths: Data, rules: Data
+) -> Tuple[Data, List[str]]:
+    """Docker sources and keys the role did not write: files holding only Docker's entries go,
+    files that also hold other repositories lose only Docker's entries."""
+    delete, rewrite, problems = [], {}, []
+    own = paths["source"]
+    for path, source in sorted((host.get("sources") or {}).items()):
+        name, content = os.path.basename(path), source.get("content", "")
+        if path == own and content.startswith(rules["source_marker"]):
+            continue  # the role's own
+        entries = read_entries(name, content, resolved["repository_url"])
+        named = any(fnmatch.fnmatch(name, p) for p in rules["legacy_source_patterns"])
+        if path == paths["main_list"]:
+            if entries.docker:
+                rewrite[path] = {"content": entries.without_docker, "mode": source.get("mode")}
+        elif entries.other == 0 and (entries.docker or named or path == own):
+            delete.append(path)
+        elif entries.docker and path == own:
+            problems.append(
+                "%s was not written by this role and holds other repositories besides Docker's:"
+                " move them to another file (the role writes its own %s)." % (path, name)
+            )
+        elif entries.docker:
+            rewrite[path] = {"content": entries.without_docker, "mode": source.get("mode")}
+    delete += [p for p in host.get("legacy_keys") or [] if p not in delete]
+    docker_keys = {rules["official_key_fingerprint"], resolved["fingerprint"]}
+    apt_keys = sorted(set(host.get("apt_key_fingerprints") or []) & docker_keys)
+    return {
+        "needed": bool(delete or rewrite or apt_keys),
+        "delete": sorted(delete),
+        "rewrite": rewrite,
+        "apt_key_fingerprints": apt_keys,
+    }, problems
+
+
+def repository_step(
+    host: Data, resolved: Dict[str, str], content: str, paths: Data
+) -> Tuple[Data, List[str]]:
+    """The key: kept when it is exactly one armored key with the expected fingerprint (only its
+    owner and mode fixed when they differ), replaced by a verified download otherwise. The source:
+    written when its content or attributes differ."""
+    key = host.get("key") or {}
+    found = "missing"
+    if key.get("exists"):
+        found = key.get("problem") or (
+            "holds the key %s, not %s" % (key.get("fingerprint"), resolved["fingerprint"])
+            if key.get("fingerprint") != resolved["fingerprint"]
+            else ""
+        )
+    if found:
+        key_action = "replace"
+    elif not in_place(key, ROOT_FILE) or not in_place(
+        (host.get("dirs") or {}).get(paths["keyring_dir"]), ROOT_DIR
+    ):
+        key_action = "attributes"
+    else:
+        key_action = "keep"
+    source = (host.get("files") or {}).get("source") or {}
+    source_content_changes = source.get("content") != content
+    source_action = (
+        "write"
+        if source_content_changes
+        else ("keep" if in_place(source, ROOT_FILE) else "attributes")
+    )
+    warning = []
+    if key.get("exists") and found:
+        warning.append(
+            "%s %s: the role replaces it with the key from %s once that is verified."
+            % (paths["key"], found, resolved["key_url"])
+        )
+    return {
+        "needed": key_action != "keep" or source_action != "keep",
+        "key": key_action,
+        "source": source_action,
+        "source_content": content,
+        # apt must read its lists again only when what it trusts or reads changed
+        "refresh_cache": key_action == "replace" or source_content_changes,
+    }, warning
+
+
+def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engine: bool) -> Data:
+    """daemon.json: the role's keys merged in (keys it owned before and no longer sets go, every
+    other key stays), written only when that changes the content, and how the running engine
+    takes it: not at all (not running, or about to be replaced), reload (SIGHUP) when dockerd
+    reloads every changed key, restart otherwise."""
+    files = host.get("files") or {}
+    dirs = host.get("dirs") or {}
+    state = files.get("daemon_json") or {}
+    current: Data = state["json"] if isinstance(state.get("json"), dict) else {}
+    desired = daemon_desired(want)
+    dropped = set(record_keys(host)) - set(desired)
+    merged = {k: v for k, v in current.items() if k not in dropped}
+    merged.update(desired)
+    changed = sorted(
+        k for k in set(current) | set(merged) if current.get(k, _MISSING) != merged.get(k, _MISSING)
+    )
+    record = {"daemon_keys": sorted(desired)}
+    record_state = files.get("record") or {}
+    record_ok = (
+        in_place(record_state, ROOT_FILE)
+        and record_keys(host) == record["daemon_keys"]
+        and (isinstance(record_state.get("json"), dict))
+    )
+    file_ok = in_place(state, ROOT_FILE) or (not state.get("exists") and not merged)
+    dirs_ok = all(
+        in_place(dirs.get(d), ROOT_DIR) for d in (paths["docker_dir"], paths["facts_dir"])
+    )
+    if (
+        not changed
+        or replaced_engine
+        or not engine_active(host)
+        or want["service_state"] != "started"
+    ):
+        apply = "none"
+    elif all(k in rules["reloadable_daemon_keys"] and k in merged for k in changed):
+        # dockerd's reload applies only keys present in the file: a dropped key needs a restart
+        apply = "reload"
+    else:
+        apply = "restart"
+    return {
+        "needed": bool(changed) or not file_ok or not dirs_ok or not record_ok,
+        "config": merged,
+        "record": record,
+        "changed_keys": changed,
+        "apply": apply,
+    }
+
+
+def packages_step(host: Data, want: Data, refresh: bool) -> Data:
+    """Docker's packages apt must act on (missing, or not at docker_version), the dpkg selections
+    to change (held with docker_version, released without), and whether apt reads its lists
+    again first: when what it trusts or reads changed, or when it must install and had no
+    docker-ce candidate (or could not tell: a run that failed half-way must not break the
+    next)."""
+    packages = host.get("packages") or {}
+    present = set(installed(host))
+    version = want.get("version") or ""
+    pinned = [p for p in want["packages"] if p in want["version_packages"]]
+    install = [p for p in want["packages"] if p not in present]
+    if version:
+        install += [p for p in pinned if p in present and not at_version(packages[p], version)]
+    specs = [p + "=" + version if version and p in pinned else p for p in want["packages"]]
+    held = [p for p in pinned if (packages.get(p) or {}).get("want") == "hold"]
+    selections = (
+        {p: "hold" for p in pinned if p not in held} if version else {p: "install" for p in held}
+    )
+    needed = bool(install or selections or refresh)
+    refresh = refresh or (bool(install) and host.get("candidate") is not True)
+    return {
+        "needed": needed,
+        "install": install,
+        "specs": specs,
+        "selections": selections,
+        "refresh_cache": refresh,
+    }
+
+
+def units_order(want: Data) -> List[str]:
+    """containerd, the socket, then docker to start; the reverse to stop (a socket left listening
+    would start dockerd again on the next connection)."""
+    if want["service_state"] == "started":
+        return ["containerd", "docker.socket", "docker"]
+    return ["docker.socket", "docker", "containerd"]
+
+
+def service_step(host: Data, want: Data) -> Data:
+    """The units not enabled/running as docker_service_enabled/_state say, and whether dockerd
+    must restart because it runs an older daemon.json than the one on disk."""
+    enabled = "enabled" if want["service_enabled"] else "disabled"
+    active = ("active",) if want["service_state"] == "started" else ("inactive", "failed")
+    units = []
+    for name in units_order(want):
+        unit = unit_state(host, name)
+        if not unit or unit.get("load") in ("", "not-found"):
+            continue
+        if unit.get("enabled") not in (enabled, "static") or unit.get("active") not in active:
+            units.append(name)
+    restart = want["service_state"] == "started" and engine_config_stale(host)
+    return {
+        "needed": bool(units or restart),
+        "units": units,
+        "restart": restart,
+        "failed": unit_state(host, "docker").get("active") == "failed",
+    }
+
+
+def users_step(host: Data, want: Data) -> Data:
+    group = host.get("group") or {}
+    members = group.get("members") or []
+    add = [u for u in want.get("users") or [] if not group.get("exists") or u not in members]
+    return {"needed": bool(add), "add": add, "create_group": not group.get("exists")}
+
+
+# --- the running engine: no surprise restart, no silent removal ------------------------------
+
+
+def engine_rules(plan: Data, host: Data, want: Data, rules: Data) -> Tuple[List[str], List[str]]:
+    """Problems and warnings that depend on the containers the engine runs. Sets
+    plan["needs_engine"] when such a decision is pending and host["engine"] was not read."""
+    daemon = plan["daemon"]
+    restart = daemon["apply"] == "restart" or plan["service"]["restart"]
+    replacing = rules["distribution_engine"] in plan["conflicts"]["remove"] and engine_active(host)
+    if not (restart or replacing):
+        return [], []
+    engine = host.get("engine")
+    if engine is None:
+        plan["needs_engine"] = True
+        return [], []
+    containers = engine.get("containers")
+    problems, warned = [], []
+    if replacing:
+        if containers is None:
+            problems.append(
+                "The distribution's Docker engine (%s) is active but does not answer (%s), so"
+                " the role cannot tell whether it runs containers and stopped before changing"
+                " anything. Set docker_remove_running_engine=true to remove it anyway."
+                % (rules["distribution_engine"], engine.get("error", "no answer"))
+            )
+        elif containers and not want["remove_running_engine"]:
+            problems.append(
+                "The distribution's Docker engine (%s) is running %d container(s): %s. Replacing"
+                " it with Docker CE removes %s and stops them, so the role stopped before"
+                " changing anything. Stop or migrate those containers and run again, or set"
+                " docker_remove_running_engine=true to remove the engine anyway (data in"
+                " /var/lib/docker is kept)."
+                % (
+                    rules["distribution_engine"],
+                    len(containers),
+                    ", ".join(containers),
+                    rules["distribution_engine"],
+                )
+            )
+        elif containers:
+            warned.append(
+                "docker_remove_running_engine is true: %s is removed and its %d running"
+                " container(s) stop: %s."
+                % (rules["distribution_engine"], len(containers), ", ".join(containers))
+            )
+        return problems, warned
+    why = (
+        "daemon.json changes %s, and dockerd applies that only on a restart"
+        % ", ".join(daemon["changed_keys"])
+        if daemon["apply"] == "restart"
+        else "it runs an older daemon.json than the one on disk"
+    )
+    if containers is None:
+        warned.append(
+            "dockerd must restart (%s); it does not answer (%s), so the role restarts"
+            " it." % (why, engine.get("error", "no answer"))
+        )
+    elif containers and not engine.get("live_restore"):
+        if want["restart_running_engine"]:
+            warned.append(
+                "docker_restart_running_engine is true: dockerd restarts (%s) and its %d running"
+                " container(s) stop: %s." % (why, len(containers), ", ".join(containers))
+            )
+        else:
+            problems.append(
+                "dockerd must restart (%s), and it runs %d container(s) that a restart stops"
+                " (live-restore is off): %s. The role stopped before changing anything. Stop"
+                " them and run again, or set docker_restart_running_engine=true to restart"
+                " anyway (containers with a restart policy start again)."
+                % (why, len(containers), ", ".join(containers))
+            )
+    return problems, warned
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
+    resolved = resolve(host.get("os") or {}, host.get("architecture", ""), want)
+    problems = preflight(host, want, resolved, rules)
+    warned = warnings(resolved, rules)
+    legacy, legacy_problems = legacy_step(host, resolved, paths, rules)
+    problems += legacy_problems
+    plan: Data = {"resolved": resolved, "legacy": legacy, "needs_engine": False}
+    steps: Tuple[str, ...]
+    if want["state"] == "absent":
+        plan["absent"] = absent_step(host, want, paths, rules)
+        plan["dpkg"] = dpkg_step(host, bool(plan["absent"]["packages"]))
+        steps = ABSENT_STEPS
+    else:
+        present = set(installed(host))
+        missing = [p for p in rules["prerequisite_packages"] if p not in present]
+        plan["prerequisites"] = {"needed": bool(missing), "missing": missing}
+        plan["repository"], key_warnings = repository_step(
+            host, resolved, source_content(resolved, want, paths, rules), paths
+        )
+        warned += key_warnings
+        remove = [p for p in want["conflicting_packages"] if p in present]
+        remove = remove if want["remove_conflicting_packages"] else []
+        plan["conflicts"] = {"needed": bool(remove), "remove": remove}
+        replaced = rules["distribution_engine"] in remove
+        plan["daemon"] = daemon_step(host, want, paths, rules, replaced)
+        plan["packages"] = packages_step(
+            host, want, plan["repository"]["refresh_cache"] or legacy["needed"]
+        )
+        plan["service"] = service_step(host, want)
+        plan["users"] = users_step(host, want)
+        engine_problems, engine_warnings = engine_rules(plan, host, want, rules)
+        problems += engine_problems
+        warned += engine_warnings
+        apt_calls = any(plan[s]["needed"] for s in ("prerequisites", "conflicts", "packages"))
+        plan["dpkg"] = dpkg_step(host, apt_calls)
+        steps = PRESENT_STEPS
+    plan["problems"], plan["warnings"] = problems, warned
+    plan["changes"] = any(plan[s]["needed"] for s in steps)
+    # Readings that cost a process or a connection, made only when a decision depends on them.
+    plan["needs"] = [
+        name
+        for name, wanted in (
+            ("engine", plan.pop("needs_engine")),
+            ("candidate", bool((plan.get("packages") or {}).get("install"))),
+            ("dpkg_audit", plan["dpkg"]["apt_calls"] and not plan["dpkg"]["journal"]),
+        )
+        if wanted and name not in host.get("read", [])
+    ]
+    return plan
+
+
+def after_install_plan(host: Data, want: Data) -> Data:
+    """What is left for the service and users steps once the packages' maintainer scripts have
+    run (they start the units and create the docker group)."""
+    return {"service": service_step(host, want), "users": users_step(host, want)}
+
+
+def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
+    """docker_state=absent: Docker's packages, the source and key, the role's daemon.json keys
+    (the file goes when nothing else is left in it), the record, and with docker_purge_data the
+    data."""
+    packages = host.get("packages") or {}
+    purge = want.get("purge_data")
+    remove = [
+        p
+        for p in list(want["packages"]) + list(rules["absent_extra_packages"])
+        if (packages.get(p) or {}).get("status") == "installed"
+        or (purge and (packages.get(p) or {}).get("status") == "config-files")
+    ]
+    files = host.get("files") or {}
+    existing = [
+        path
+        for path, state in ((paths["source"], files.get("source")), (paths["key"], host.get("key")))
+        if (state or {}).get("exists")
+    ]
+    state = files.get("daemon_json") or {}
+    daemon = {"action": "keep", "config": {}}
+    record = files.get("record") or {}
+    if state.get("exists") and isinstance(state.get("json"), dict) and record.get("exists"):
+        owned = set(record_keys(host))
+        remaining = {k: v for k, v in state["json"].items() if k not in owned}
+        if not remaining:
+            daemon = {"action": "delete", "config": {}}
+        elif remaining != state["json"]:
+            daemon = {"action": "write", "config": remaining}
+    data = list(host.get("data_dirs") or []) if purge else []
+    return {
+        "needed": bool(
+            remove or existing or daemon["action"] != "keep" or record.get("exists") or data
+        ),
+        "packages": remove,
+        "files": existing,
+        "daemon": daemon,
+        "forget_record": bool(record.get("exists")),
+        "data_dirs": data,
+    }
+
+
+def to_json(value: Any) -> str:
+    """The text the role writes for a JSON file (2-space indent, sorted keys, final newline)."""
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+__all__ = ["after_install_plan", "is_docker_uri", "make_plan", "resolve", "to_json"]
