@@ -112,9 +112,9 @@ def insecure_registry_problem(value: object) -> str | None:
         return None
     host, port = value, ""
     if value.startswith("[") and "]:" in value:  # [IPv6]:port
-        host, _, port = value.rpartition(":")
+        host, _colon, port = value.rpartition(":")
     elif value.count(":") == 1:  # host:port (more colons: a bare IPv6 address)
-        host, _, port = value.partition(":")
+        host, _colon, port = value.partition(":")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         return f"must be {_REGISTRY}: {port!r} is not a port (1-65535)"
     problem = _host_problem(host)

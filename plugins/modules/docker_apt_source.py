@@ -18,7 +18,8 @@ description:
   packets it checked, to O(key_path) (root:root 0644; its directory root:root 0755).
 - Writes O(source_content) to O(source_path) (root:root 0644) when its content or attributes
   differ.
-- Returns a C(diff): the source's content before and after, the key change by fingerprint, and
+- >-
+  Returns a C(diff): the source's content before and after, the key change by fingerprint, and
   owner/mode changes.
 - In check mode it downloads and verifies the key when needed, and writes nothing.
 options:
@@ -47,7 +48,7 @@ options:
     type: int
     default: 30
 author:
-- provision maintainers
+- provision maintainers (@provision)
 """
 
 EXAMPLES = r"""
@@ -130,7 +131,7 @@ def download(module, url, timeout):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "key_url": {"type": "str", "required": True},
+            "key_url": {"type": "str", "required": True, "no_log": False},
             "fingerprint": {"type": "str", "required": True},
             "key_path": {"type": "path", "required": True},
             "source_path": {"type": "path", "required": True},

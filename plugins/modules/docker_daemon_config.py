@@ -48,7 +48,7 @@ options:
     type: str
     default: docker.service
 author:
-- provision maintainers
+- provision maintainers (@provision)
 """
 
 EXAMPLES = r"""

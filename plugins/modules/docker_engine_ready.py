@@ -33,7 +33,7 @@ options:
     type: int
     default: 8
 author:
-- provision maintainers
+- provision maintainers (@provision)
 """
 
 EXAMPLES = r"""

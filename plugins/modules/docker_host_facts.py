@@ -9,7 +9,8 @@ DOCUMENTATION = r"""
 module: docker_host_facts
 short_description: Read the host state the docker role decides on, and plan the changes
 description:
-- Reads /etc/os-release, the dpkg architecture, the installed state of the packages the role
+- >-
+  Reads /etc/os-release, the dpkg architecture, the installed state of the packages the role
   deals with, a pending dpkg journal, the repository key (strictly: one armored block, one
   primary key), the files and directories the role manages, apt sources and keys that point at
   Docker's repository, the engine's systemd units, and the users and group.
@@ -47,7 +48,7 @@ options:
     choices: [all, after_install]
     default: all
 author:
-- provision maintainers
+- provision maintainers (@provision)
 """
 
 EXAMPLES = r"""
@@ -395,7 +396,7 @@ def main():
         module.exit_json(changed=False, host=host, plan=after_install_plan(host, want))
     host = read_host(module, want, paths, rules)
     plan = make_plan(host, want, paths, rules)
-    for _ in range(3):  # each reading may lead to a decision that needs another
+    for _round in range(3):  # each reading may lead to a decision that needs another
         if not plan["needs"]:
             break
         read_more(module, host, plan["needs"], paths, rules)

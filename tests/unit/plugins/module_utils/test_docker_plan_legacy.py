@@ -117,7 +117,7 @@ def test_files_with_only_dockers_entries_go_and_mixed_files_are_rewritten(
 def test_the_roles_own_source_is_not_legacy_but_a_foreign_one_is(
     host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
 ) -> None:
-    found, _ = legacy(host, paths, rules, {}, want)
+    found, _problems = legacy(host, paths, rules, {}, want)
     assert found["needed"] is False
     found, problems = legacy(host, paths, rules, {paths["source"]: DOCKER_STANZA}, want)
     assert (found["delete"], problems) == ([paths["source"]], [])
@@ -138,7 +138,7 @@ def test_legacy_keys_and_dockers_keys_in_the_apt_key_keyring(
     official = rules["official_key_fingerprint"]
     host["legacy_keys"] = ["/etc/apt/trusted.gpg.d/docker.gpg", "/etc/apt/keyrings/docker.gpg"]
     host["apt_key_fingerprints"] = [official, TEST_KEY, "A" * 40]
-    found, _ = legacy(host, paths, rules, {}, want)
+    found, _problems = legacy(host, paths, rules, {}, want)
     assert found["delete"] == ["/etc/apt/keyrings/docker.gpg", "/etc/apt/trusted.gpg.d/docker.gpg"]
     assert found["apt_key_fingerprints"] == sorted([official, TEST_KEY])
     plan = docker_plan.make_plan(host, want, paths, rules)
