@@ -8,6 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_apt_source
 short_description: Install a verified apt repository key and the source that uses it
+version_added: 0.1.0
 description:
 - Keeps O(key_path) when it holds exactly one ASCII-armored public-key block with exactly one
   primary key whose fingerprint is O(fingerprint), only setting its owner and mode (root:root

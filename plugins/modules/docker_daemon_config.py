@@ -9,6 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_daemon_config
 short_description: Write daemon.json (validated), reload dockerd, record the role's keys
+version_added: 0.1.0
 description:
 - Writes O(config) as JSON to O(path) when the file's JSON differs from it (a file that holds
   the same object in another layout is left as it is), and O(record) to O(record_path); both

@@ -8,6 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_engine_ready
 short_description: Wait until dockerd answers on its socket, or fail with why it does not
+version_added: 0.1.0
 description:
 - Asks dockerd C(GET /_ping) on O(socket) until it answers C(OK), for at most O(timeout) seconds.
 - Stops waiting early when O(unit) stays C(failed) or C(inactive) for 3 seconds (a crash loop

@@ -8,6 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_host_facts
 short_description: Read the host state the docker role decides on, and plan the changes
+version_added: 0.1.0
 description:
 - >-
   Reads /etc/os-release, the dpkg architecture, the installed state of the packages the role
