@@ -1,15 +1,23 @@
 """Behaviour of the ``docker`` role that molecule's converge/idempotence/verify do not prove.
 
-- A key whose fingerprint does not match fails the run before docker.sources exists.
+- A key whose fingerprint does not match, or Docker's key with a second key appended, fails the
+  run before anything is written.
 - Preflight names every problem it finds (unknown users, a malformed fingerprint, a daemon.json
   that is not an object) in one failure, before anything changes.
-- A no-op re-run does not restart the daemon: a container started before it still runs, with
-  the same start time, under the same dockerd.
-- Changing a daemon option restarts the daemon exactly once; a key dropped from the role's
-  options leaves daemon.json again, while a key the role does not own stays.
+- A fresh converge restarts nothing and reports no restart; a no-op re-run does not restart the
+  daemon: a container started before it still runs, with the same start time, under the same
+  dockerd.
+- A daemon.json change dockerd reloads is reloaded: same dockerd, the container keeps running.
+- A change that needs a restart while a container runs stops the run before anything is written,
+  naming the container and docker_restart_running_engine; with that variable it restarts once.
+- Without containers, a change that needs a restart restarts exactly once; a key dropped from the
+  role's options leaves daemon.json again, while a key the role does not own stays; a lost
+  restart is made up by the next run.
+- ``provision --json apply --check --diff`` carries daemon.json's diff in ``changes[].diff`` and
+  changes nothing.
 
 Needs the test bed (``python -m testbed up``). The role runs through provision's one
-ansible-runner adapter, against test-bed hosts over SSH.
+ansible-runner adapter (and the ``provision`` CLI), against test-bed hosts over SSH.
 """
 
 from __future__ import annotations
@@ -28,13 +36,17 @@ import pytest
 from provision.paths import data_paths
 from provision.role_options import role_defaults
 from provision.runner import RunResult, TaskResult, run_playbook
-from tests.bed import ready_status, run_testbed, ssh_argv
+from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RESTART_TASK = "docker : Restart docker"
 FINGERPRINT_TASK = "docker : Install Docker's verified key and apt source"
+PLAN_TASK = "docker : Read the host and plan what to change"
+DAEMON_TASK = "docker : Write daemon.json and the record of the keys the role owns"
+# A second OpenPGP key made by gpg (tests/unit/plugins/module_utils/data/README.md).
+SECOND_KEY = REPO / "tests" / "unit" / "plugins" / "module_utils" / "data" / "second-key.asc"
 # A key daemon.json holds that the role does not own (like an NVIDIA runtime entry would be).
 FOREIGN_KEY = ("max-concurrent-uploads", 3)
 # Sleeps forever; built on the host from its own /bin/sleep (no registry needed).
@@ -63,6 +75,15 @@ class Host:
     def exists(self, path: str) -> bool:
         return self.sh(f"test -e {shlex.quote(path)} && echo yes || echo no") == "yes"
 
+    def put(self, path: str, data: bytes) -> None:
+        """Write DATA to PATH on the host, as root."""
+        argv = [
+            *ssh_argv(self.address, self.identity_file, self.user),
+            "sudo sh -c " + shlex.quote(f"cat > {shlex.quote(path)}"),
+        ]
+        proc = subprocess.run(argv, input=data, capture_output=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+
 
 @dataclass
 class Run:
@@ -84,6 +105,15 @@ def converge(host: Host, extravars: dict[str, Any]) -> Run:
         on_task=tasks.append,
     )
     return Run(result, tasks)
+
+
+def failed_at(run: Run, task: str) -> str:
+    """The message of the one failure of RUN, which must be at TASK and have changed nothing."""
+    assert run.result.status == "failed"
+    (failure,) = run.result.failures
+    assert failure.task == task, failure.message
+    assert run.result.changed == 0
+    return failure.message
 
 
 def succeeded(run: Run) -> None:
@@ -130,7 +160,11 @@ def converged(
     try:
         foreign = json.dumps(dict([FOREIGN_KEY]))
         host.sh(f"mkdir -p /etc/docker && echo {shlex.quote(foreign)} > /etc/docker/daemon.json")
-        succeeded(converge(host, role_vars))
+        first = converge(host, role_vars)
+        succeeded(first)
+        # The engine's first start uses daemon.json: nothing restarts, and nothing says so.
+        assert first.count(RESTART_TASK, "changed") == 0
+        assert not [t for t in first.tasks if "Restart docker" in t.task and t.status == "changed"]
         yield host
     finally:
         run_testbed("hosts", "stop", host.name, timeout=300)
@@ -142,13 +176,48 @@ def test_wrong_fingerprint_fails_before_any_source(
     wrong = "0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567"
     run = converge(fresh_host, {**role_vars, "docker_apt_key_fingerprint": wrong})
 
-    assert run.result.status == "failed"
-    (failure,) = run.result.failures
-    assert failure.task == FINGERPRINT_TASK
-    assert role_vars["docker_apt_key_fingerprint"] in failure.message
-    assert "0123456789ABCDEF0123456789ABCDEF01234567" in failure.message
+    message = failed_at(run, FINGERPRINT_TASK)
+    assert role_vars["docker_apt_key_fingerprint"] in message
+    assert "0123456789ABCDEF0123456789ABCDEF01234567" in message
     assert not fresh_host.exists("/etc/apt/sources.list.d/docker.sources")
     assert not fresh_host.exists("/etc/apt/keyrings/docker.asc")
+    assert fresh_host.sh("dpkg-query -W -f '${db:Status-Status}' docker-ce || true") != (
+        "installed"
+    )
+
+
+def serve_on_host(host: Host, body: bytes, port: int = 8765) -> str:
+    """Serve BODY at /gpg from the host's own loopback (python3 -m http.server); its URL."""
+    host.sh("mkdir -p /root/keyserver")
+    host.put("/root/keyserver/gpg", body)
+    host.sh(
+        f"setsid python3 -m http.server {port} --bind 127.0.0.1 --directory /root/keyserver"
+        " >/dev/null 2>&1 < /dev/null & echo $! > /root/keyserver.pid"
+    )
+    url = f"http://127.0.0.1:{port}/gpg"
+    host.sh(
+        f"for i in $(seq 50); do curl -fsS -o /dev/null {url} && exit 0; sleep 0.1; done; exit 1"
+    )
+    return url
+
+
+def test_a_key_with_a_second_key_appended_is_refused_before_anything_is_written(
+    fresh_host: Host, role_vars: dict[str, Any]
+) -> None:
+    repository = str(role_vars["docker_apt_repository_url"]).replace(
+        "{{ ansible_distribution | lower }}", "ubuntu"
+    )
+    dockers_key = fresh_host.sh(f"curl -fsS {repository}/gpg").encode() + b"\n"
+    url = serve_on_host(fresh_host, dockers_key + SECOND_KEY.read_bytes())
+    try:
+        run = converge(fresh_host, {**role_vars, "docker_apt_key_url": url})
+    finally:
+        fresh_host.sh("kill $(cat /root/keyserver.pid)")
+
+    message = failed_at(run, FINGERPRINT_TASK)
+    assert f"The key downloaded from {url} holds 2 armored blocks, not one" in message
+    assert not fresh_host.exists("/etc/apt/keyrings/docker.asc")
+    assert not fresh_host.exists("/etc/apt/sources.list.d/docker.sources")
     assert fresh_host.sh("dpkg-query -W -f '${db:Status-Status}' docker-ce || true") != (
         "installed"
     )
@@ -160,15 +229,11 @@ def test_preflight_reports_every_problem_before_any_change(
     fresh_host.sh("mkdir -p /etc/docker && echo '[1, 2]' > /etc/docker/daemon.json")
     bad = {**role_vars, "docker_users": ["no-such-user"], "docker_apt_key_fingerprint": "12 34"}
 
-    run = converge(fresh_host, bad)
+    message = failed_at(converge(fresh_host, bad), PLAN_TASK)
 
-    assert run.result.status == "failed"
-    (failure,) = run.result.failures
-    assert failure.task == "docker : Fail on what the role cannot do on this host"
-    assert "no-such-user" in failure.message
-    assert "'12 34'" in failure.message
-    assert "/etc/docker/daemon.json must hold a JSON object" in failure.message
-    assert run.result.changed == 0
+    assert "no-such-user" in message
+    assert "'12 34'" in message
+    assert "/etc/docker/daemon.json must hold a JSON object" in message
     assert not fresh_host.exists("/etc/apt/keyrings/docker.asc")
     assert not fresh_host.exists("/etc/apt/sources.list.d/docker.sources")
     assert fresh_host.sh("cat /etc/docker/daemon.json") == "[1, 2]"
@@ -222,8 +287,64 @@ def test_noop_rerun_keeps_containers_running(converged: Host, role_vars: dict[st
 DEFAULT_DAEMON_OPTIONS = role_defaults()["docker_daemon_options"]
 
 
+def engine_info(host: Host, field: str) -> str:
+    """A field of ``docker info`` (what the running dockerd uses, not what the file says)."""
+    return host.sh(f"docker info --format '{{{{.{field}}}}}'")
+
+
+def test_a_change_dockerd_reloads_keeps_containers_running(
+    converged: Host, role_vars: dict[str, Any]
+) -> None:
+    converged.sh("docker rm --force $(docker ps --quiet) 2>/dev/null || true")
+    started_at = start_sleeper(converged, "reload-witness")
+    pid = dockerd_pid(converged)
+    options = {**DEFAULT_DAEMON_OPTIONS, "debug": True}
+
+    run = converge(converged, {**role_vars, "docker_daemon_options": options})
+
+    succeeded(run)
+    assert run.count(DAEMON_TASK, "changed") == 1
+    assert run.count(RESTART_TASK, "changed") == 0
+    assert dockerd_pid(converged) == pid
+    assert engine_info(converged, "Debug") == "true"
+    assert container_running(converged, "reload-witness")
+    assert container_started_at(converged, "reload-witness") == started_at
+    # The engine runs the file although it started before it: nothing left to do.
+    again = converge(converged, {**role_vars, "docker_daemon_options": options})
+    succeeded(again)
+    assert again.result.changed == 0
+
+
+def test_a_restart_under_a_running_container_needs_the_variable(
+    converged: Host, role_vars: dict[str, Any]
+) -> None:
+    """Dropping `debug` needs a restart (dockerd's reload keeps a key that left the file)."""
+    start_sleeper(converged, "reload-witness")
+    before = converged.sh("md5sum /etc/docker/daemon.json")
+    pid = dockerd_pid(converged)
+
+    message = failed_at(converge(converged, role_vars), PLAN_TASK)
+
+    assert "runs 1 container(s) that a restart stops (live-restore is off)" in message
+    assert "reload-witness" in message
+    assert "docker_restart_running_engine=true" in message
+    assert converged.sh("md5sum /etc/docker/daemon.json") == before
+    assert dockerd_pid(converged) == pid
+    assert container_running(converged, "reload-witness")
+
+    allowed = converge(converged, {**role_vars, "docker_restart_running_engine": True})
+
+    succeeded(allowed)
+    assert allowed.count(RESTART_TASK, "changed") == 1
+    assert dockerd_pid(converged) != pid
+    assert engine_info(converged, "Debug") == "false"
+    assert "debug" not in daemon_json(converged)
+    assert not container_running(converged, "reload-witness")
+
+
 def test_changing_a_daemon_option_restarts_once(converged: Host, role_vars: dict[str, Any]) -> None:
-    key, value = "max-concurrent-downloads", 4
+    converged.sh("docker rm --force $(docker ps --quiet) 2>/dev/null || true")
+    key, value = "log-opts", {"max-size": "20m", "max-file": "3"}
     options = {**DEFAULT_DAEMON_OPTIONS, key: value}
     pid = dockerd_pid(converged)
 
@@ -244,46 +365,101 @@ def test_changing_a_daemon_option_restarts_once(converged: Host, role_vars: dict
     assert again.count(RESTART_TASK, "changed") == 0
     assert dockerd_pid(converged) == pid
 
-    # Dropping the option removes the key the role owned, keeps the foreign one, restarts once.
+    # A key the role adds and then drops: it leaves daemon.json again, the foreign key stays.
+    extra = {**DEFAULT_DAEMON_OPTIONS, "default-shm-size": "128M"}
+    succeeded(converge(converged, {**role_vars, "docker_daemon_options": extra}))
     back = converge(converged, role_vars)
     succeeded(back)
     assert back.count(RESTART_TASK, "changed") == 1
     config = daemon_json(converged)
-    assert key not in config
+    assert "default-shm-size" not in config
+    assert config["log-opts"] == DEFAULT_DAEMON_OPTIONS["log-opts"]
     assert config[FOREIGN_KEY[0]] == FOREIGN_KEY[1]
-
-
-def engine_debug(host: Host) -> str:
-    """Whether the running dockerd has debug on (read from the daemon, not the file)."""
-    return host.sh("docker info --format '{{.Debug}}'")
 
 
 def test_a_lost_restart_is_made_up_by_the_next_run(
     converged: Host, role_vars: dict[str, Any]
 ) -> None:
-    options = {**DEFAULT_DAEMON_OPTIONS, "debug": True}
+    options = {**DEFAULT_DAEMON_OPTIONS, "log-driver": "local"}
     pid = dockerd_pid(converged)
 
-    # daemon.json is written, then the run fails before its handlers (apt has no such
+    # daemon.json is written, then the run fails before the restart (apt has no such
     # version): no restart happens.
     failed = converge(
         converged,
         {**role_vars, "docker_daemon_options": options, "docker_version": "9:99.0.0-no-such"},
     )
     assert failed.result.status == "failed"
-    assert daemon_json(converged)["debug"] is True
+    assert daemon_json(converged)["log-driver"] == "local"
     assert dockerd_pid(converged) == pid
-    assert engine_debug(converged) == "false"
+    assert engine_info(converged, "LoggingDriver") == "json-file"
 
     # The next run has nothing to write, yet restarts the engine that runs the old file.
     made_up = converge(converged, {**role_vars, "docker_daemon_options": options})
     succeeded(made_up)
     assert made_up.count(RESTART_TASK, "changed") == 1
-    assert engine_debug(converged) == "true"
+    assert engine_info(converged, "LoggingDriver") == "local"
 
     settled = converge(converged, {**role_vars, "docker_daemon_options": options})
     succeeded(settled)
     assert settled.result.changed == 0
 
     succeeded(converge(converged, role_vars))
-    assert engine_debug(converged) == "false"
+    assert engine_info(converged, "LoggingDriver") == "json-file"
+
+
+def test_check_diff_shows_the_daemon_json_change_in_the_json_document(
+    converged: Host, role_vars: dict[str, Any], tmp_path: Path
+) -> None:
+    options = {**DEFAULT_DAEMON_OPTIONS, "max-concurrent-downloads": 4}
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({**role_vars, "docker_daemon_options": options}), "utf-8")
+    before = converged.sh("cat /etc/docker/daemon.json")
+
+    proc = subprocess.run(
+        [
+            *provision_argv(),
+            "--json",
+            "apply",
+            "-i",
+            str(converged.inventory),
+            "-e",
+            f"@{extra}",
+            "--check",
+            "--diff",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["apply"]["check"] is True
+    (change,) = [c for c in document["apply"]["changes"] if c["task"] == DAEMON_TASK]
+    assert change["host"] == converged.name
+    diff = change["diff"]
+    assert "--- /etc/docker/daemon.json" in diff
+    assert '+  "max-concurrent-downloads": 4,' in diff
+    assert converged.sh("cat /etc/docker/daemon.json") == before
+
+
+def test_stopped_means_the_socket_too(converged: Host, role_vars: dict[str, Any]) -> None:
+    """With docker_service_state=stopped, docker.socket stops first: a connection to the socket
+    would otherwise start dockerd again."""
+    stopped = converge(converged, {**role_vars, "docker_service_state": "stopped"})
+    succeeded(stopped)
+    converged.sh("docker version >/dev/null 2>&1 || true")  # knocks on the socket
+    assert converged.sh("systemctl is-active docker.socket docker || true").split() == [
+        "inactive",
+        "inactive",
+    ]
+    again = converge(converged, {**role_vars, "docker_service_state": "stopped"})
+    succeeded(again)
+    assert again.result.changed == 0
+
+    started = converge(converged, role_vars)
+    succeeded(started)
+    assert converged.sh("systemctl is-active docker.socket docker").split() == ["active", "active"]
