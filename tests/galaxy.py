@@ -30,8 +30,9 @@ def galaxy_metadata() -> dict[str, Any]:
 
 
 def ansible_env(collections_path: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment of an Ansible command that sees only COLLECTIONS_PATH (no project
-    ansible.cfg, no user or system collections) and no Galaxy server."""
+    """The environment of an Ansible command: no project ansible.cfg or ANSIBLE_* settings, no
+    Galaxy server, and with COLLECTIONS_PATH only the collections there (no user or system
+    ones)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_GALAXY_SERVER"] = DEAD_SERVER
