@@ -145,12 +145,18 @@ def test_provision_wheel_runs_the_collection_it_ships(bed: dict[str, Any], tmp_p
     assert all(Path(f).is_relative_to(shipped) for f in role_files), sorted(role_files)
 
 
+def image_id(tag: str) -> str | None:
+    proc = galaxy.call(["docker", "image", "inspect", "--format", "{{.Id}}", tag], cwd=galaxy.REPO)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 @pytest.fixture(scope="module")
 def ee_image(bed: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
     """The execution environment, built on the test bed's bookworm image (a debootstrap of
     Debian 12, the userland the definition's base image has)."""
     base = bed["status"]["images"]["bookworm"]
     env = galaxy.ansible_env(EE_DIR=str(tmp_path_factory.mktemp("ee")))
+    previous = image_id(EE_IMAGE)
     galaxy.run(
         [
             galaxy.REPO / "scripts" / "ee",
@@ -166,6 +172,9 @@ def ee_image(bed: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> s
         env=env,
         timeout=1800,
     )
+    # The image the tag named before, unless the build reused it (its layers stay as the cache).
+    if previous and previous != image_id(EE_IMAGE):
+        galaxy.call(["docker", "image", "rm", previous], cwd=galaxy.REPO)
     return EE_IMAGE
 
 
