@@ -87,6 +87,7 @@ fingerprint:
 """
 
 import os
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url
@@ -107,7 +108,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
 )
 
 
-def installed_key(path):
+def installed_key(path: str) -> Tuple[Optional[str], str]:
     """(fingerprint or None, description) of the key at PATH, read strictly."""
     data = read(path)
     if data is None:
@@ -119,17 +120,17 @@ def installed_key(path):
     return found, "the key " + found
 
 
-def download(module, url, timeout):
+def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
     response, info = fetch_url(module, url, timeout=timeout)
     if response is None or info.get("status") != 200:
         module.fail_json(
             msg="Could not download the repository key from %s: %s (HTTP %s). Nothing was changed."
             % (url, info.get("msg", "no answer"), info.get("status", "-"))
         )
-    return response.read()
+    return bytes(response.read())
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "key_url": {"type": "str", "required": True, "no_log": False},
@@ -143,7 +144,7 @@ def main():
     )
     p = module.params
     expected = normalize_fingerprint(p["fingerprint"])
-    diff = []
+    diff: List[Dict[str, Any]] = []
     found, described = installed_key(p["key_path"])
     result = {"key_changed": False, "source_changed": False, "key_found": described}
     key_dir = os.path.dirname(p["key_path"])

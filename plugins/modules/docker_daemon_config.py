@@ -81,6 +81,7 @@ reloaded:
 
 import json
 import os
+from typing import Any, Dict, List
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
@@ -94,11 +95,11 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_files impor
 _MISSING = object()
 
 
-def to_json(value):
+def to_json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def current_json(path):
+def current_json(path: str) -> Any:
     """The JSON value in PATH, or None when it is missing or not JSON."""
     data = read(path)
     if data is None:
@@ -109,7 +110,7 @@ def current_json(path):
         return None
 
 
-def validate(module, staged):
+def validate(module: AnsibleModule, staged: str) -> None:
     """Fail, leaving daemon.json as it is, when the installed dockerd rejects the new content."""
     dockerd = module.get_bin_path("dockerd")
     if not dockerd:
@@ -125,7 +126,7 @@ def validate(module, staged):
         )
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
@@ -138,7 +139,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    diff = []
+    diff: List[Dict[str, Any]] = []
     changed = False
     for directory in sorted({os.path.dirname(p["path"]), os.path.dirname(p["record_path"])}):
         changed = ensure_dir(module, directory, diff) or changed

@@ -56,6 +56,7 @@ waited:
 
 import json
 import time
+from typing import Dict, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
@@ -65,14 +66,14 @@ DOWN = ("failed", "inactive")
 SETTLED = 3.0  # seconds a unit must stay down before waiting stops
 
 
-def unit_state(module, unit):
+def unit_state(module: AnsibleModule, unit: str) -> Dict[str, str]:
     _rc, out, _err = module.run_command(
         ["systemctl", "show", "--property=" + PROPERTIES, unit], environ_update={"LC_ALL": "C"}
     )
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def journal(module, unit, lines):
+def journal(module: AnsibleModule, unit: str, lines: int) -> str:
     _rc, out, _err = module.run_command(
         ["journalctl", "--unit", unit, "--lines", str(lines), "--no-pager", "--output", "cat"],
         environ_update={"LC_ALL": "C"},
@@ -80,7 +81,7 @@ def journal(module, unit, lines):
     return " | ".join(line.strip() for line in out.splitlines() if line.strip())
 
 
-def version(sock):
+def version(sock: str) -> str:
     try:
         status, body = docker_engine.get("/version", sock)
         return str(json.loads(body.decode("utf-8")).get("Version", "")) if status == 200 else ""
@@ -88,7 +89,7 @@ def version(sock):
         return ""
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "socket": {"type": "path", "default": docker_engine.SOCKET},
@@ -100,8 +101,8 @@ def main():
     )
     p = module.params
     started = time.monotonic()
-    down_since = None
-    state = {}
+    down_since: Optional[float] = None
+    state: Dict[str, str] = {}
     while True:
         if docker_engine.ping(p["socket"], timeout=5.0):
             module.exit_json(

@@ -83,6 +83,7 @@ import pwd
 import re
 import stat
 import time
+from typing import Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
@@ -95,6 +96,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
     primary_fingerprints,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
+    Data,
     after_install_plan,
     make_plan,
     resolve,
@@ -105,7 +107,7 @@ CANDIDATE = re.compile(r"^\s*Candidate: (?!\(none\))", re.MULTILINE)
 UNIT_PROPERTIES = "LoadState,UnitFileState,ActiveState,SubState,ActiveEnterTimestampMonotonic"
 
 
-def os_release():
+def os_release() -> Dict[str, str]:
     fields = {}
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         if os.path.exists(path):
@@ -124,13 +126,13 @@ def os_release():
     }
 
 
-def run(module, argv):
+def run(module: AnsibleModule, argv: List[str]) -> str:
     _rc, out, _err = module.run_command(argv, environ_update={"LC_ALL": "C"})
-    return out
+    return str(out)
 
 
-def packages(module, names):
-    found = {}
+def packages(module: AnsibleModule, names: List[str]) -> Data:
+    found: Data = {}
     if not names:
         return found
     # dpkg-query exits 1 when some names are unknown: that only means "not installed".
@@ -154,7 +156,7 @@ def packages(module, names):
     return found
 
 
-def candidate(module, name):
+def candidate(module: AnsibleModule, name: str) -> Optional[bool]:
     """True/False: apt has an install candidate; None: apt could not tell (broken sources)."""
     rc, out, _err = module.run_command(
         ["apt-cache", "policy", name], environ_update={"LC_ALL": "C"}
@@ -162,7 +164,7 @@ def candidate(module, name):
     return bool(CANDIDATE.search(out)) if rc == 0 else None
 
 
-def path_state(path):
+def path_state(path: str) -> Data:
     try:
         info = os.lstat(path)
     except OSError:
@@ -179,12 +181,12 @@ def path_state(path):
     }
 
 
-def read_bytes(path):
+def read_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(MAX_FILE_BYTES)
 
 
-def text_file(path):
+def text_file(path: str) -> Data:
     """State and content of a small text file; a JSON file (.json, .fact) is parsed too."""
     state = path_state(path)
     if state["exists"] and not state["is_dir"]:
@@ -197,7 +199,7 @@ def text_file(path):
     return state
 
 
-def key_file(path):
+def key_file(path: str) -> Data:
     """The installed repository key, read as strictly as a download (docker_openpgp)."""
     state = path_state(path)
     if state["exists"] and state["is_dir"]:
@@ -210,7 +212,7 @@ def key_file(path):
     return state
 
 
-def regular_files(directory):
+def regular_files(directory: str) -> List[str]:
     try:
         names = sorted(os.listdir(directory))
     except OSError:
@@ -219,7 +221,7 @@ def regular_files(directory):
     return [p for p in paths if os.path.isfile(p)]
 
 
-def sources(paths, rules, repository_url):
+def sources(paths: Data, rules: Data, repository_url: str) -> Data:
     """Contents of the apt source files that may hold Docker's entries: named like Docker's
     legacy files, or mentioning Docker's repository or the configured one (the plan parses
     them precisely)."""
@@ -237,7 +239,7 @@ def sources(paths, rules, repository_url):
     return found
 
 
-def legacy_keys(paths, rules):
+def legacy_keys(paths: Data, rules: Data) -> List[str]:
     """Key files of earlier install guides: docker* in trusted.gpg.d, and fixed paths."""
     found = [
         p
@@ -250,7 +252,7 @@ def legacy_keys(paths, rules):
     return found + [p for p in rules["legacy_key_paths"] if os.path.lexists(p)]
 
 
-def apt_key_fingerprints(module, keyring):
+def apt_key_fingerprints(module: AnsibleModule, keyring: str) -> List[str]:
     if not os.path.isfile(keyring) or os.path.getsize(keyring) == 0:
         return []
     try:
@@ -262,7 +264,7 @@ def apt_key_fingerprints(module, keyring):
         return []
 
 
-def dpkg_journal(directory):
+def dpkg_journal(directory: str) -> List[str]:
     """dpkg's pending journal: what an interrupted dpkg run leaves (apt refuses to run)."""
     try:
         return sorted(n for n in os.listdir(directory) if n.isdigit())
@@ -270,8 +272,8 @@ def dpkg_journal(directory):
         return []
 
 
-def units(module, names):
-    found = {}
+def units(module: AnsibleModule, names: List[str]) -> Data:
+    found: Data = {}
     if not names or not module.get_bin_path("systemctl"):
         return found
     rc, out, _err = module.run_command(
@@ -296,7 +298,7 @@ def units(module, names):
     return found
 
 
-def users(names, group):
+def users(names: List[str], group: str) -> Tuple[Dict[str, bool], Data]:
     try:
         entry = grp.getgrnam(group)
         group_state = {"exists": True, "members": list(entry.gr_mem)}
@@ -312,12 +314,12 @@ def users(names, group):
     return known, group_state
 
 
-def login_user():
+def login_user() -> str:
     # With become, sudo names the user who connected; without it, that is the current user.
     return os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
 
 
-def read_service_side(module, want, paths, rules):
+def read_service_side(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Data:
     """What the service and users steps decide on."""
     known, group = users(want.get("users") or [], rules["group"])
     return {
@@ -331,7 +333,7 @@ def read_service_side(module, want, paths, rules):
     }
 
 
-def read_host(module, want, paths, rules):
+def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Data:
     host = read_service_side(module, want, paths, rules)
     host["os"] = os_release()
     host["architecture"] = run(module, ["dpkg", "--print-architecture"]).strip()
@@ -369,7 +371,9 @@ def read_host(module, want, paths, rules):
     return host
 
 
-def read_more(module, host, needs, paths, rules):
+def read_more(
+    module: AnsibleModule, host: Data, needs: List[str], paths: Data, rules: Data
+) -> None:
     """The readings the plan asked for."""
     for name in needs:
         if name == "engine":
@@ -381,7 +385,7 @@ def read_more(module, host, needs, paths, rules):
         host["read"].append(name)
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "want": {"type": "dict", "required": True},
