@@ -1,8 +1,11 @@
-"""python -m bench: how fast a host converges, how cheap a re-run is, how it scales.
+"""python -m bench: how fast a host converges, how cheap a re-run is, how it scales to a fleet.
 
 Runs side by side on the test bed and writes bench/results/latest.json and latest.md. These
-machines are noisy: every figure is a median of several runs with its min-max, and targets are
-ratios against a floor measured in the same run.
+machines are noisy (2 shared cores): every figure is a median of several runs with its min-max,
+targets are ratios against a floor measured in the same run, and the machine's load is recorded
+with each figure. Besides wall time, each run's controller CPU (all processes it started, and
+the ssh masters it keeps) and the hosts' CPU are measured, and one extra run per no-op figure
+records where the time goes (callback_plugins/bench_profile.py).
 """
 
 from __future__ import annotations
@@ -16,68 +19,143 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench import accounting, profile
+from bench.report import markdown
 from testbed.hosts import ssh_argv
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RESULTS = REPO / "bench" / "results"
-FIGURES = ("startup", "noop", "fresh", "fleet")
+FIGURES = ("startup", "noop", "fresh", "fleet", "knobs")
+DEFAULT_FIGURES = ("startup", "noop", "fresh", "fleet")
+FLEET = 50
+
+# Targets (issue 12), as ratios against the floor measured in the same run.
+NOOP_TARGET = 2.0
+FLEET_NOOP_TARGET = 2.5
+FRESH_TARGET = 0.90
+
+# Settings a fleet run might want, as environment overrides of ansible.cfg (`knobs`).
+SSH_ARGS_NO_COMPRESSION = "-o ControlMaster=auto -o ControlPersist=600s"
+KNOBS: dict[str, dict[str, str]] = {
+    "ansible.cfg as shipped": {},
+    "forks 25": {"ANSIBLE_FORKS": "25"},
+    "forks 50": {"ANSIBLE_FORKS": "50"},
+    "strategy free": {"ANSIBLE_STRATEGY": "free"},
+    "strategy host_pinned": {"ANSIBLE_STRATEGY": "host_pinned"},
+    "ssh without -C": {"ANSIBLE_SSH_ARGS": SSH_ARGS_NO_COMPRESSION},
+    "pipelining off": {"ANSIBLE_PIPELINING": "false"},
+    "no ControlPersist": {"ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no"},
+    "interpreter /usr/bin/python3": {"ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3"},
+}
 
 
-def sh(argv: list[str], *, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-    }
-    result = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{shlex.join(argv)} failed ({result.returncode}):\n"
-            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    return result
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
-def timed(action: Callable[..., object], *args: Any, **kwargs: Any) -> float:
-    start = time.perf_counter()
-    action(*args, **kwargs)
-    return time.perf_counter() - start
+@dataclass
+class Run:
+    """One measured command: wall seconds; CPU seconds of the controller (everything it ran,
+    ssh masters included), of the ssh masters alone, and of the hosts."""
 
-
-def testbed(*args: str) -> str:
-    return sh([sys.executable, "-m", "testbed", *args]).stdout
+    wall: float
+    controller_cpu: float
+    masters_cpu: float
+    hosts_cpu: float | None
 
 
 class Bench:
-    def __init__(self, runs: int, workdir: Path) -> None:
+    def __init__(self, runs: int, workdir: Path, prefix: str) -> None:
         self.runs = runs
         self.workdir = workdir
-        self.vars = json.loads(testbed("vars"))
+        self.prefix = prefix
+        # Our own ssh masters: their CPU is counted, and they are closed at the end.
+        self.control_dir = workdir / "cp"
+        self.control_dir.mkdir()
+        self.env = {
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir),
+        }
+        self.vars = json.loads(self.testbed("vars"))
         self.vars_file = workdir / "testbed-vars.json"
         self.vars_file.write_text(json.dumps(self.vars))
-        self.status = json.loads(testbed("status"))
+        self.status = json.loads(self.testbed("status"))
+
+    def sh(
+        self, argv: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 3600
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            argv,
+            cwd=REPO,
+            env={**os.environ, **self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{shlex.join(argv)} failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def testbed(self, *args: str) -> str:
+        return self.sh([sys.executable, "-m", "testbed", *args]).stdout
+
+    def measure(self, action: Callable[[], object], hosts: list[str]) -> Run:
+        ids = accounting.container_ids([f"ptb-{h}" for h in hosts])
+        children = accounting.children_cpu()
+        masters = accounting.ssh_masters_cpu(self.control_dir)
+        hosts_before = accounting.hosts_cpu(ids)
+        start = time.perf_counter()
+        action()
+        wall = time.perf_counter() - start
+        children = accounting.children_cpu() - children
+        masters = accounting.ssh_masters_cpu(self.control_dir) - masters
+        hosts_after = accounting.hosts_cpu(ids)
+        hosts_cpu = (
+            None if hosts_after is None or hosts_before is None else hosts_after - hosts_before
+        )
+        return Run(wall, children + masters, masters, hosts_cpu)
+
+    def close(self) -> None:
+        """Close the ssh masters this run left (ControlPersist would keep them 10 minutes)."""
+        for socket in self.control_dir.iterdir():
+            subprocess.run(
+                ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "bench-host"],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
 
     # -- hosts --------------------------------------------------------------------------------
+    def names(self, kind: str, count: int) -> list[str]:
+        return [f"{self.prefix}{kind}{i:02d}" for i in range(count)]
+
     def start(self, names: list[str], release: str = "focal") -> Path:
-        for name in names:  # a fresh host each time: stop any leftover of the same name
-            testbed("hosts", "stop", name)
-        testbed("hosts", "start", *(f"{n}={release}" for n in names))
+        # A fresh host each time: stop any leftover of the same name first.
+        self.testbed("hosts", "stop", *names)
+        self.testbed("hosts", "start", *(f"{n}={release}" for n in names))
         inventory = self.workdir / f"inv-{names[0]}-{len(names)}.yml"
-        inventory.write_text(testbed("hosts", "inventory", *names))
+        inventory.write_text(self.testbed("hosts", "inventory", *names))
         return inventory
 
     def stop(self, names: list[str]) -> None:
-        testbed("hosts", "stop", *names)
+        self.testbed("hosts", "stop", *names)
 
     # -- the things measured -------------------------------------------------------------------
-    def apply(self, inventory: Path, limit: str | None = None) -> dict[str, Any]:
+    def apply(
+        self, inventory: Path, limit: str | None = None, env: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         argv = [
             str(BIN / "provision"),
             "--json",
@@ -89,7 +167,15 @@ class Bench:
         ]
         if limit:
             argv += ["--limit", limit]
-        return dict(json.loads(sh(argv).stdout))
+        return dict(json.loads(self.sh(argv, env=env).stdout))
+
+    def ping(
+        self, inventory: Path, limit: str | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
+        argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), "bench/ping.yml"]
+        if limit:
+            argv += ["--limit", limit]
+        self.sh(argv, env=env)
 
     def floor(self, inventory: Path, name: str) -> None:
         host = json.loads(inventory.read_text())["all"]["hosts"][name]
@@ -118,130 +204,206 @@ class Bench:
         if result.returncode != 0:
             raise RuntimeError(f"floor script failed: {result.stderr[-3000:]}")
 
-    def ping(self, inventory: Path, limit: str | None = None) -> None:
-        argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), "bench/ping.yml"]
-        if limit:
-            argv += ["--limit", limit]
-        sh(argv)
+    def profiled(
+        self, action: Callable[[Mapping[str, str]], object], hosts: list[str], label: str
+    ) -> dict[str, Any]:
+        """One extra run of ``action`` with the timing callback: where its time goes."""
+        events = self.workdir / f"profile-{label}.jsonl"
+        events.unlink(missing_ok=True)
+        started = time.time()
+        run = self.measure(lambda: action(profile.env(events)), hosts)
+        found = profile.breakdown(events, started, started + run.wall)
+        ansible = found["ansible_main_cpu_s"] + found["ansible_workers_cpu_s"]
+        found["controller_cpu_s"] = round(run.controller_cpu, 3)
+        found["ssh_masters_cpu_s"] = round(run.masters_cpu, 3)
+        found["wrapper_cpu_s"] = round(run.controller_cpu - run.masters_cpu - ansible, 3)
+        found["hosts_cpu_s"] = None if run.hosts_cpu is None else round(run.hosts_cpu, 3)
+        return found
+
+    def noop_vs_ping(
+        self,
+        name: str,
+        *,
+        inventory: Path,
+        hosts: list[str],
+        target: float | None,
+        env: Mapping[str, str] | None = None,
+        breakdown: bool = True,
+    ) -> dict[str, Any]:
+        """No-op re-runs against ping runs on the same hosts, interleaved."""
+        limit = ",".join(hosts)
+        load_before = load()
+        ours, floor = [], []
+        for _ in range(self.runs):
+            ours.append(self.measure(lambda: self.apply(inventory, limit, env), hosts))
+            floor.append(self.measure(lambda: self.ping(inventory, limit, env), hosts))
+        row = figure(name, len(hosts), ours, floor, target)
+        row["load"] = [load_before, load()]
+        if breakdown:
+            overrides = dict(env or {})
+            row["breakdown"] = {
+                "provision": self.profiled(
+                    lambda extra: self.apply(inventory, limit, {**overrides, **extra}),
+                    hosts,
+                    f"noop-{len(hosts)}",
+                ),
+                "ping": self.profiled(
+                    lambda extra: self.ping(inventory, limit, {**overrides, **extra}),
+                    hosts,
+                    f"ping-{len(hosts)}",
+                ),
+            }
+        return row
 
     # -- scenarios -----------------------------------------------------------------------------
     def fresh_one_host(self) -> dict[str, Any]:
         ours, floor = [], []
+        load_before = load()
         for run in range(self.runs):
-            names = [f"bench-p{run}", f"bench-f{run}"]
+            names = [f"{self.prefix}p{run}", f"{self.prefix}f{run}"]
             inventory = self.start(names)
             order = [("p", names[0]), ("f", names[1])]
             for kind, name in order if run % 2 == 0 else reversed(order):
                 if kind == "p":
-                    ours.append(timed(self.apply, inventory, limit=name))
+                    ours.append(self.measure(partial(self.apply, inventory, name), [name]))
                 else:
-                    floor.append(timed(self.floor, inventory, name))
+                    floor.append(self.measure(partial(self.floor, inventory, name), [name]))
             self.stop(names)
-        return figure("fresh converge vs Docker's documented steps", 1, ours, floor, 1.10)
+        row = figure("fresh converge vs Docker's documented steps", 1, ours, floor, FRESH_TARGET)
+        row["load"] = [load_before, load()]
+        return row
 
     def noop_one_host(self) -> dict[str, Any]:
-        inventory = self.start(["bench-noop"])
-        self.apply(inventory)
-        ours, floor = [], []
-        for _ in range(self.runs):
-            ours.append(timed(self.apply, inventory))
-            floor.append(timed(self.ping, inventory))
-        self.stop(["bench-noop"])
-        return figure("no-op re-run vs ping playbook (facts off)", 1, ours, floor, 3.0)
-
-    def fleet(self, fresh_sizes: list[int], noop_sizes: list[int]) -> list[dict[str, Any]]:
-        rows = []
-        for size in fresh_sizes:
-            times = []
-            for _run in range(self.runs):
-                names = [f"bench-fleet{i}" for i in range(size)]
-                inventory = self.start(names)
-                times.append(timed(self.apply, inventory))
-                self.stop(names)
-            rows.append(figure("fleet fresh converge", size, times))
-        biggest = max(noop_sizes)
-        names = [f"bench-fleet{i}" for i in range(biggest)]
+        names = self.names("noop", 1)
         inventory = self.start(names)
         self.apply(inventory)
-        for size in noop_sizes:
-            limit = ",".join(names[:size])
-            ours, floor = [], []
-            for _ in range(self.runs):
-                ours.append(timed(self.apply, inventory, limit=limit))
-                floor.append(timed(self.ping, inventory, limit=limit))
-            # The floor grows with the fleet too: all hosts share this machine's cores.
-            rows.append(figure("fleet no-op re-run vs ping playbook", size, ours, floor))
+        row = self.noop_vs_ping(
+            "no-op re-run vs ping playbook (facts off)",
+            inventory=inventory,
+            hosts=names,
+            target=NOOP_TARGET,
+        )
         self.stop(names)
-        noop = [r for r in rows if r["name"].startswith("fleet no-op")]
-        one = next(r for r in noop if r["hosts"] == 1)
-        for row in noop:
-            row["vs_one_host"] = round(row["median_s"] / one["median_s"], 2)
-            row["floor_vs_one_host"] = round(row["floor_median_s"] / one["floor_median_s"], 2)
-        biggest_row = next(r for r in noop if r["hosts"] == biggest)
-        biggest_row["target_vs_one_host"] = 2.0
-        biggest_row["meets_target"] = biggest_row["vs_one_host"] <= 2.0
+        return row
+
+    def fleet(self, size: int, noop_sizes: list[int], knobs: bool) -> list[dict[str, Any]]:
+        names = self.names("fleet", size)
+        rows: list[dict[str, Any]] = []
+        self.stop(names)
+        memory_before = accounting.machine_memory_used_mib()
+        load_before = load()
+        start = time.perf_counter()
+        self.testbed("hosts", "start", *(f"{n}=focal" for n in names))
+        started = time.perf_counter() - start
+        inventory = self.workdir / f"inv-fleet-{size}.yml"
+        inventory.write_text(self.testbed("hosts", "inventory", *names))
+        ids = accounting.container_ids([f"ptb-{n}" for n in names])
+        rows.append(
+            {
+                "name": f"test bed: start {size} hosts in parallel",
+                "hosts": size,
+                "runs": 1,
+                "median_s": round(started, 2),
+                "min_s": round(started, 2),
+                "max_s": round(started, 2),
+                "load": [load_before, load()],
+                "memory": memory(ids, memory_before),
+            }
+        )
+        converge = self.measure(lambda: self.apply(inventory), names)
+        row = figure("fleet fresh converge", size, [converge])
+        row["memory"] = memory(ids, memory_before)
+        row["load"] = [load_before, load()]
+        rows.append(row)
+        for count in noop_sizes:
+            rows.append(
+                self.noop_vs_ping(
+                    "fleet no-op re-run vs ping playbook",
+                    inventory=inventory,
+                    hosts=names[:count],
+                    target=FLEET_NOOP_TARGET if count == size else None,
+                    breakdown=count == size,
+                )
+            )
+        if knobs:
+            for knob, env in KNOBS.items():
+                row = self.noop_vs_ping(
+                    f"knob: {knob}",
+                    inventory=inventory,
+                    hosts=names,
+                    target=None,
+                    env=env,
+                    breakdown=False,
+                )
+                row["env"] = env
+                rows.append(row)
+        self.stop(names)
         return rows
 
     def startup(self) -> dict[str, Any]:
         runs = max(self.runs, 10)
-        ours = [timed(sh, [str(BIN / "provision"), "--help"]) for _ in range(runs)]
-        floor = [timed(sh, [sys.executable, "-c", "pass"]) for _ in range(runs)]
+        ours = [
+            self.measure(lambda: self.sh([str(BIN / "provision"), "--help"]), [])
+            for _ in range(runs)
+        ]
+        floor = [
+            self.measure(lambda: self.sh([sys.executable, "-c", "pass"]), []) for _ in range(runs)
+        ]
         return figure("provision --help vs python -c pass", 0, ours, floor)
+
+
+def memory(ids: list[str], machine_before: float) -> dict[str, Any]:
+    """The hosts' memory (their cgroups) and how much more the machine uses than before."""
+    found = accounting.hosts_memory(ids)
+    return {
+        **(found.per_host() if found else {}),
+        "machine_used_delta_mib": round(accounting.machine_memory_used_mib() - machine_before),
+    }
 
 
 def figure(
     name: str,
     hosts: int,
-    ours: list[float],
-    floor: list[float] | None = None,
+    ours: list[Run],
+    floor: list[Run] | None = None,
     target: float | None = None,
 ) -> dict[str, Any]:
+    walls = [r.wall for r in ours]
     row: dict[str, Any] = {
         "name": name,
         "hosts": hosts,
         "runs": len(ours),
-        "median_s": round(statistics.median(ours), 2),
-        "min_s": round(min(ours), 2),
-        "max_s": round(max(ours), 2),
+        "median_s": round(statistics.median(walls), 2),
+        "min_s": round(min(walls), 2),
+        "max_s": round(max(walls), 2),
+        **cpu("", ours, hosts),
     }
     if floor:
-        row["floor_median_s"] = round(statistics.median(floor), 2)
-        row["floor_min_s"] = round(min(floor), 2)
-        row["floor_max_s"] = round(max(floor), 2)
+        walls = [r.wall for r in floor]
+        row["floor_median_s"] = round(statistics.median(walls), 2)
+        row["floor_min_s"] = round(min(walls), 2)
+        row["floor_max_s"] = round(max(walls), 2)
         row["ratio"] = round(row["median_s"] / row["floor_median_s"], 2)
+        row.update(cpu("floor_", floor, hosts))
     if target is not None:
         row["target_ratio"] = target
         row["meets_target"] = row["ratio"] <= target
     return row
 
 
-def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    lines = [
-        f"Measured {meta['date']} on {meta['machine']}; median of {meta['runs']} runs (min-max).",
-        "",
-        "| figure | hosts | provision | floor | ratio | target |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        ours = f"{r['median_s']} s ({r['min_s']}-{r['max_s']})"
-        floor = (
-            f"{r['floor_median_s']} s ({r['floor_min_s']}-{r['floor_max_s']})"
-            if "floor_median_s" in r
-            else ""
-        )
-        ratio = str(r.get("ratio", ""))
-        if "vs_one_host" in r:
-            ratio = f"{r['ratio']}; growth {r['vs_one_host']}x (floor {r['floor_vs_one_host']}x)"
-        target = ""
-        if "target_ratio" in r:
-            target = f"<= {r['target_ratio']}x: {'met' if r['meets_target'] else 'MISSED'}"
-        elif "target_vs_one_host" in r:
-            met = "met" if r["meets_target"] else "MISSED"
-            target = f"growth <= {r['target_vs_one_host']}x: {met}"
-        lines.append(
-            f"| {r['name']} | {r['hosts'] or '-'} | {ours} | {floor} | {ratio} | {target} |"
-        )
-    return "\n".join(lines) + "\n"
+def cpu(prefix: str, runs: list[Run], hosts: int) -> dict[str, Any]:
+    """Median CPU seconds of the runs, per host (the controller's, and the hosts' own)."""
+    per = max(hosts, 1)
+    controller = median(r.controller_cpu for r in runs)
+    row = {f"{prefix}controller_cpu_s_per_host": round(controller / per, 3)}
+    host_cpu = [r.hosts_cpu for r in runs if r.hosts_cpu is not None]
+    if host_cpu and hosts:
+        row[f"{prefix}host_cpu_s_per_host"] = round(statistics.median(host_cpu) / per, 3)
+    return row
+
+
+def median(values: Any) -> float:
+    return float(statistics.median(list(values)))
 
 
 def save(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
@@ -256,41 +418,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="one run, fleets of 1-2 hosts: proves the harness works",
+        help="one run, a fleet of 2 hosts: proves the harness works",
     )
     parser.add_argument(
-        "--only", help=f"comma-separated figures (default all: {','.join(FIGURES)})"
+        "--only",
+        help=f"comma-separated figures (default: {','.join(DEFAULT_FIGURES)}; "
+        f"also: knobs, the fleet under each setting of {len(KNOBS)})",
+    )
+    parser.add_argument("--fleet", type=int, default=FLEET, help=f"fleet size (default {FLEET})")
+    parser.add_argument(
+        "--prefix", default="bench-", help="test-bed host names start with this (default bench-)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
     runs = 1 if args.quick else args.runs
-    fresh_sizes, noop_sizes = ([1, 2], [1, 2]) if args.quick else ([1, 5, 10], [1, 5, 10, 20])
-    chosen = set(args.only.split(",")) if args.only else set(FIGURES)
+    size = 2 if args.quick else args.fleet
+    noop_sizes = sorted({1, min(10, size), size})
+    chosen = set(args.only.split(",")) if args.only else set(DEFAULT_FIGURES)
     unknown = chosen - set(FIGURES)
     if unknown:
         parser.error(
             f"unknown figure(s): {', '.join(sorted(unknown))}; known: {', '.join(FIGURES)}"
         )
     meta = {
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
         "runs": runs,
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}",
         "quick": args.quick,
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="provision-bench-") as work:
-        bench = Bench(runs, Path(work))
+        bench = Bench(runs, Path(work), args.prefix)
         scenarios: dict[str, Callable[[], list[dict[str, Any]]]] = {
             "startup": lambda: [bench.startup()],
             "noop": lambda: [bench.noop_one_host()],
             "fresh": lambda: [bench.fresh_one_host()],
-            "fleet": lambda: bench.fleet(fresh_sizes, noop_sizes),
+            "fleet": lambda: bench.fleet(size, noop_sizes, "knobs" in chosen),
         }
-        for name in FIGURES:
-            if name in chosen:
-                rows += scenarios[name]()
-                # written after every figure: a long run that dies still leaves what it measured
-                save(args.out, rows, meta)
+        if "knobs" in chosen:
+            chosen.add("fleet")
+        try:
+            for name in FIGURES:
+                if name in chosen and name in scenarios:
+                    rows += scenarios[name]()
+                    # written after every figure: a long run that dies still leaves its figures
+                    save(args.out, rows, meta)
+        finally:
+            bench.close()
+    meta["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    save(args.out, rows, meta)
     print(markdown(rows, meta))
     return 0
 

@@ -140,8 +140,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     if args.action == "start":
         print(hosts.as_json(hosts.start_many(parse_pairs(args.names))))
     elif args.action == "stop":
-        for name in args.names:
-            hosts.stop(name)
+        hosts.stop_many(args.names)
     elif args.action == "list":
         print(hosts.as_json(hosts.running()))
     elif args.action == "inventory":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from testbed import images, network, releases
 from testbed.util import (
     TestbedError,
+    log,
     output,
     port_open,
     run,
@@ -211,39 +213,98 @@ def create(name: str, codename: str, key: Path) -> None:
     run(["docker", "start", container(name)], capture=True)
 
 
-def start(name: str, codename: str) -> Host:
-    releases.get(codename)
-    key = ssh_key()
+def boot(name: str, codename: str, key: Path) -> None:
+    """Create and start the host's container, or keep a running one of the same release."""
     info = inspect(name)
     reuse = info and info["running"] == "true" and info.get(f"{LABEL}.release") == codename
     if not (reuse and info and info["address"]):
         if info:
             stop(name)
         create(name, codename, key)
+
+
+def wait_ready(name: str, codename: str, key: Path, timeout: float = 60) -> Host:
+    """Wait until the host's sshd lets the test bed's user in."""
     address = address_of(name)
     if not address:
         raise TestbedError(f"host {name} has no address on the network {network.NAME}")
     wait_until(
         lambda: port_open(SSH_PORT, address),
-        timeout=60,
+        timeout=timeout,
         what=f"sshd of host {name} at {address}",
     )
-    wait_until(lambda: ssh_ready(address, key), timeout=60, what=f"ssh login to host {name}")
+    wait_until(lambda: ssh_ready(address, key), timeout=timeout, what=f"ssh login to host {name}")
     return Host(name, codename, address, SSH_PORT, images.LOGIN_USER, str(key))
 
 
+def start(name: str, codename: str) -> Host:
+    releases.get(codename)
+    key = ssh_key()
+    boot(name, codename, key)
+    return wait_ready(name, codename, key)
+
+
+# Many hosts at once (a fleet of 50 for bench/): first every container is created and started,
+# then every sshd is waited for, each phase in a bounded pool. Creating is dockerd's work, which
+# more threads only queue up; waiting is mostly sleeping, while the hosts boot side by side.
+CREATE_WORKERS = 8
+WAIT_WORKERS = 16
+# A booting host waits its turn for the CPUs behind the others: its sshd gets the base time plus
+# this much per host started with it.
+BOOT_SECONDS_PER_HOST = 1.0
+
+# Every host's systemd, journald and udevd hold inotify instances (5 on a booted focal host),
+# counted against one per-user kernel limit shared by all containers. At the kernel's default of
+# 128 the 26th host's systemd waits silently, starting nothing (measured): make room first.
+INOTIFY_PER_HOST = 8
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def inotify_in_use() -> int:
+    count = 0
+    for fds in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            count += sum(os.readlink(fd) == "anon_inode:inotify" for fd in fds.iterdir())
+        except OSError:  # a process that ended, or one we may not look at
+            continue
+    return count
+
+
+def ensure_inotify(new_hosts: int) -> None:
+    """Raise the inotify instance limit when ``new_hosts`` more hosts would exceed it (never
+    lower it: others' containers may need what it allows)."""
+    limit = int(INOTIFY_LIMIT.read_text())
+    needed = inotify_in_use() + INOTIFY_PER_HOST * new_hosts
+    if needed <= limit:
+        return
+    wanted = -(-needed // 256) * 256
+    log(f"fs.inotify.max_user_instances {limit} -> {wanted}: room for {new_hosts} more hosts")
+    try:
+        INOTIFY_LIMIT.write_text(f"{wanted}\n")
+    except OSError as exc:
+        raise TestbedError(
+            f"{new_hosts} more hosts need fs.inotify.max_user_instances >= {needed} (it is "
+            f"{limit}) and it cannot be raised here ({exc.strerror}): sysctl -w "
+            f"fs.inotify.max_user_instances={wanted}"
+        ) from None
+
+
 def start_many(pairs: list[tuple[str, str]]) -> list[Host]:
-    """Start several hosts at once (each boot mostly waits on systemd)."""
+    """Start several hosts at once and wait until each one lets us in."""
     for _, codename in pairs:
         releases.get(codename)
-    ssh_key()
+    key = ssh_key()
     # One image build per release at a time, before the hosts that need it.
     for codename in dict.fromkeys(c for _, c in pairs):
         release = releases.get(codename)
         if not images.image_exists(images.image_tag(release)):
             images.ensure_image(release)
-    with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), 6))) as pool:
-        return list(pool.map(lambda pair: start(*pair), pairs))
+    ensure_inotify(len(pairs))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), CREATE_WORKERS))) as pool:
+        list(pool.map(lambda pair: boot(pair[0], pair[1], key), pairs))
+    timeout = 60 + BOOT_SECONDS_PER_HOST * len(pairs)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), WAIT_WORKERS))) as pool:
+        return list(pool.map(lambda pair: wait_ready(pair[0], pair[1], key, timeout), pairs))
 
 
 def stop(name: str) -> None:
@@ -254,6 +315,11 @@ def stop(name: str) -> None:
             capture=True,
             check=False,
         )
+
+
+def stop_many(names: list[str]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(names), CREATE_WORKERS))) as pool:
+        list(pool.map(stop, names))
 
 
 def running() -> list[Host]:

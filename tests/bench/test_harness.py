@@ -24,6 +24,8 @@ def test_harness_measures_and_reports(tmp_path: Path) -> None:
             "--quick",
             "--only",
             "startup,noop",
+            "--prefix",
+            "bench-t-",
             "--out",
             str(tmp_path),
         ],
@@ -42,5 +44,14 @@ def test_harness_measures_and_reports(tmp_path: Path) -> None:
     for figure in figures:
         assert figure["median_s"] > 0
         assert figure["floor_median_s"] > 0
+        assert figure["controller_cpu_s_per_host"] > 0
+    # Where a no-op's time goes: one extra run of each side with the timing callback.
+    noop = figures[1]
+    assert noop["floor_controller_cpu_s_per_host"] > 0
+    tasks = [t["action"] for t in noop["breakdown"]["provision"]["tasks"]]
+    assert "provision.hosts.docker_host_facts" in tasks, tasks
+    assert [t["action"] for t in noop["breakdown"]["ping"]["tasks"]] == ["ansible.builtin.ping"]
+    assert noop["breakdown"]["provision"]["controller_cpu_s"] > 0
     table = (tmp_path / "latest.md").read_text()
     assert "| no-op re-run vs ping playbook (facts off) | 1 |" in table
+    assert "Where the time goes: provision" in table
