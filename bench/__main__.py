@@ -11,6 +11,7 @@ records where the time goes (callback_plugins/bench_profile.py).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shlex
@@ -41,19 +42,31 @@ NOOP_TARGET = 2.0
 FLEET_NOOP_TARGET = 2.5
 FRESH_TARGET = 0.90
 
-# Settings a fleet run might want, as environment overrides of ansible.cfg (`knobs`).
-SSH_ARGS_NO_COMPRESSION = "-o ControlMaster=auto -o ControlPersist=600s"
+# Settings a fleet run might want: each one changed from ansible.cfg, as an environment
+# override (`knobs`, on the fleet).
 KNOBS: dict[str, dict[str, str]] = {
     "ansible.cfg as shipped": {},
     "forks 25": {"ANSIBLE_FORKS": "25"},
-    "forks 50": {"ANSIBLE_FORKS": "50"},
     "strategy free": {"ANSIBLE_STRATEGY": "free"},
     "strategy host_pinned": {"ANSIBLE_STRATEGY": "host_pinned"},
-    "ssh without -C": {"ANSIBLE_SSH_ARGS": SSH_ARGS_NO_COMPRESSION},
+    "ssh with -C": {"ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=600s"},
     "pipelining off": {"ANSIBLE_PIPELINING": "false"},
-    "no ControlPersist": {"ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no"},
-    "interpreter /usr/bin/python3": {"ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3"},
+    "no ControlPersist": {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"},
+    "interpreter discovery (auto_silent)": {"ANSIBLE_PYTHON_INTERPRETER": "auto_silent"},
+    "internal_poll_interval 0.01": {"ANSIBLE_INTERNAL_POLL_INTERVAL": "0.01"},
 }
+
+
+def mitogen_knob(lib: Path) -> dict[str, str]:
+    """mitogen's linear strategy from ``lib`` (``pip install --target LIB mitogen``). Its ssh
+    connection ignores ansible_ssh_common_args, so the test bed's unpinned host keys are
+    accepted through host_key_checking instead."""
+    return {
+        "PYTHONPATH": str(lib),
+        "ANSIBLE_STRATEGY_PLUGINS": str(lib / "ansible_mitogen" / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+        "ANSIBLE_HOST_KEY_CHECKING": "false",
+    }
 
 
 def load() -> float:
@@ -177,7 +190,8 @@ class Bench:
             argv += ["--limit", limit]
         self.sh(argv, env=env)
 
-    def floor(self, inventory: Path, name: str) -> None:
+    def floor(self, inventory: Path, name: str, trace: list[str] | None = None) -> None:
+        """Docker's steps (floor.sh) on the host, each command traced with its start time."""
         host = json.loads(inventory.read_text())["all"]["hosts"][name]
         repo = f"{self.status['repository']}/linux/ubuntu"
         # The same mirror settings the role writes from the test bed's variables.
@@ -194,15 +208,20 @@ class Bench:
             host["ansible_user"],
             host["ansible_port"],
         )
+        # Each command traced with the time it starts (bash's $EPOCHREALTIME in PS4: no
+        # process per line; root's bash ignores PS4 from the environment, so it is set inside).
+        tracer = "PS4='+ $EPOCHREALTIME '; set -x; . /tmp/floor.sh \"$@\"; set +x"
         remote = (
-            f"cat > /tmp/floor.sh && sudo sh /tmp/floor.sh {shlex.quote(repo)} focal "
-            f"{shlex.quote(daemon)}"
+            f"cat > /tmp/floor.sh && sudo bash -c {shlex.quote(tracer)} floor "
+            f"{shlex.quote(repo)} focal {shlex.quote(daemon)}"
         )
         result = subprocess.run(
             [*ssh, remote], input=script, capture_output=True, text=True, timeout=1800, check=False
         )
         if result.returncode != 0:
             raise RuntimeError(f"floor script failed: {result.stderr[-3000:]}")
+        if trace is not None:
+            trace.append(result.stderr)
 
     def profiled(
         self, action: Callable[[Mapping[str, str]], object], hosts: list[str], label: str
@@ -212,13 +231,7 @@ class Bench:
         events.unlink(missing_ok=True)
         started = time.time()
         run = self.measure(lambda: action(profile.env(events)), hosts)
-        found = profile.breakdown(events, started, started + run.wall)
-        ansible = found["ansible_main_cpu_s"] + found["ansible_workers_cpu_s"]
-        found["controller_cpu_s"] = round(run.controller_cpu, 3)
-        found["ssh_masters_cpu_s"] = round(run.masters_cpu, 3)
-        found["wrapper_cpu_s"] = round(run.controller_cpu - run.masters_cpu - ansible, 3)
-        found["hosts_cpu_s"] = None if run.hosts_cpu is None else round(run.hosts_cpu, 3)
-        return found
+        return breakdown(events, started, run)
 
     def noop_vs_ping(
         self,
@@ -256,22 +269,59 @@ class Bench:
         return row
 
     # -- scenarios -----------------------------------------------------------------------------
-    def fresh_one_host(self) -> dict[str, Any]:
+    def fresh_one_host(self, lists_current: bool) -> dict[str, Any]:
+        """A fresh host each run, converged by provision and by Docker's steps. The image's
+        apt lists are stale (only the release pocket, from the image build); with
+        ``lists_current`` both hosts run ``apt-get update`` first, untimed, like a server whose
+        apt timer has run."""
         ours, floor = [], []
         load_before = load()
+        steps: list[dict[str, Any]] = []
+        found: dict[str, Any] = {}
+        kind = "current" if lists_current else "stale"
         for run in range(self.runs):
             names = [f"{self.prefix}p{run}", f"{self.prefix}f{run}"]
             inventory = self.start(names)
+            if lists_current:
+                for name in names:
+                    self.on_host(inventory, name, "sudo apt-get update -qq")
             order = [("p", names[0]), ("f", names[1])]
-            for kind, name in order if run % 2 == 0 else reversed(order):
-                if kind == "p":
-                    ours.append(self.measure(partial(self.apply, inventory, name), [name]))
+            for side, name in order if run % 2 == 0 else reversed(order):
+                if side == "p":
+                    # The callback costs a few milliseconds against a converge of seconds.
+                    events = self.workdir / f"profile-fresh-{kind}-{run}.jsonl"
+                    started = time.time()
+                    result = self.measure(
+                        partial(self.apply, inventory, name, profile.env(events)), [name]
+                    )
+                    found = breakdown(events, started, result)
+                    ours.append(result)
                 else:
-                    floor.append(self.measure(partial(self.floor, inventory, name), [name]))
+                    trace: list[str] = []
+                    floor.append(self.measure(partial(self.floor, inventory, name, trace), [name]))
+                    steps = floor_steps(trace[0])
             self.stop(names)
-        row = figure("fresh converge vs Docker's documented steps", 1, ours, floor, FRESH_TARGET)
+        title = f"fresh converge ({kind} apt lists) vs Docker's documented steps"
+        row = figure(title, 1, ours, floor, FRESH_TARGET)
         row["load"] = [load_before, load()]
+        row["breakdown"] = {"provision": found}
+        row["floor_steps"] = steps
         return row
+
+    def on_host(self, inventory: Path, name: str, command: str) -> str:
+        host = json.loads(inventory.read_text())["all"]["hosts"][name]
+        ssh = ssh_argv(
+            host["ansible_host"],
+            host["ansible_ssh_private_key_file"],
+            host["ansible_user"],
+            host["ansible_port"],
+        )
+        result = subprocess.run(
+            [*ssh, command], capture_output=True, text=True, timeout=1800, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{command} on {name} failed: {result.stderr[-3000:]}")
+        return result.stdout
 
     def noop_one_host(self) -> dict[str, Any]:
         names = self.names("noop", 1)
@@ -286,7 +336,9 @@ class Bench:
         self.stop(names)
         return row
 
-    def fleet(self, size: int, noop_sizes: list[int], knobs: bool) -> list[dict[str, Any]]:
+    def fleet(
+        self, size: int, noop_sizes: list[int], knobs: dict[str, dict[str, str]]
+    ) -> list[dict[str, Any]]:
         names = self.names("fleet", size)
         rows: list[dict[str, Any]] = []
         self.stop(names)
@@ -325,18 +377,17 @@ class Bench:
                     breakdown=count == size,
                 )
             )
-        if knobs:
-            for knob, env in KNOBS.items():
-                row = self.noop_vs_ping(
-                    f"knob: {knob}",
-                    inventory=inventory,
-                    hosts=names,
-                    target=None,
-                    env=env,
-                    breakdown=False,
-                )
-                row["env"] = env
-                rows.append(row)
+        for knob, env in knobs.items():
+            row = self.noop_vs_ping(
+                f"knob: {knob}",
+                inventory=inventory,
+                hosts=names,
+                target=None,
+                env=env,
+                breakdown=False,
+            )
+            row["env"] = env
+            rows.append(row)
         self.stop(names)
         return rows
 
@@ -350,6 +401,39 @@ class Bench:
             self.measure(lambda: self.sh([sys.executable, "-c", "pass"]), []) for _ in range(runs)
         ]
         return figure("provision --help vs python -c pass", 0, ours, floor)
+
+
+def breakdown(events: Path, started: float, run: Run) -> dict[str, Any]:
+    """The profiled run's phases, with its CPU by process."""
+    found = profile.breakdown(events, started, started + run.wall)
+    ansible = found["ansible_main_cpu_s"] + found["ansible_workers_cpu_s"]
+    found["controller_cpu_s"] = round(run.controller_cpu, 3)
+    found["ssh_masters_cpu_s"] = round(run.masters_cpu, 3)
+    found["wrapper_cpu_s"] = round(run.controller_cpu - run.masters_cpu - ansible, 3)
+    found["hosts_cpu_s"] = None if run.hosts_cpu is None else round(run.hosts_cpu, 3)
+    return found
+
+
+def floor_steps(trace: str) -> list[dict[str, Any]]:
+    """Seconds per command of floor.sh from its trace (each line: pluses, the start time, the
+    command). Assignments, printf, chmod and the like are folded into the command before."""
+    marks = []
+    for line in trace.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] and set(parts[0]) == {"+"}:
+            try:
+                marks.append((float(parts[1]), parts[2]))
+            except ValueError:
+                continue
+    steps: list[dict[str, Any]] = []
+    trivial = ("export ", "printf ", "set ", "chmod ", "install ", ". ")
+    for (start, command), (end, _next) in itertools.pairwise(marks):
+        if "=" in command.split(" ", 1)[0] or command.startswith(trivial):
+            if steps:
+                steps[-1]["seconds"] = round(steps[-1]["seconds"] + end - start, 3)
+            continue
+        steps.append({"command": command[:100], "seconds": round(end - start, 3)})
+    return steps
 
 
 def memory(ids: list[str], machine_before: float) -> dict[str, Any]:
@@ -429,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prefix", default="bench-", help="test-bed host names start with this (default bench-)"
     )
+    parser.add_argument(
+        "--mitogen",
+        type=Path,
+        help="knobs: also mitogen, installed in this directory (pip install --target DIR mitogen)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
     runs = 1 if args.quick else args.runs
@@ -447,14 +536,17 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "load_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+    knobs = dict(KNOBS) if "knobs" in chosen else {}
+    if knobs and args.mitogen:
+        knobs["mitogen (mitogen_linear)"] = mitogen_knob(args.mitogen.resolve())
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="provision-bench-") as work:
         bench = Bench(runs, Path(work), args.prefix)
         scenarios: dict[str, Callable[[], list[dict[str, Any]]]] = {
             "startup": lambda: [bench.startup()],
             "noop": lambda: [bench.noop_one_host()],
-            "fresh": lambda: [bench.fresh_one_host()],
-            "fleet": lambda: bench.fleet(size, noop_sizes, "knobs" in chosen),
+            "fresh": lambda: [bench.fresh_one_host(False), bench.fresh_one_host(True)],
+            "fleet": lambda: bench.fleet(size, noop_sizes, knobs),
         }
         if "knobs" in chosen:
             chosen.add("fleet")

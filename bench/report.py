@@ -22,6 +22,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for row in rows:
         for label, phases in (row.get("breakdown") or {}).items():
             lines += ["", *breakdown_lines(row, label, phases)]
+        if row.get("floor_steps"):
+            steps = "; ".join(f"{s['command']}: {s['seconds']} s" for s in row["floor_steps"])
+            lines += ["", f"Docker's steps, {row['name']} (one run): {steps}"]
     return "\n".join(lines) + "\n"
 
 
