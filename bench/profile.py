@@ -49,16 +49,23 @@ def breakdown(events_file: Path, started: float, ended: float) -> dict[str, Any]
         results = [e for e in events if e["event"] == "result" and task["t"] <= e["t"]]
         results = [e for e in results if e["t"] <= following["t"]]
         last = max((e["t"] for e in results), default=task["t"])
-        tasks.append(
-            {
-                "task": short(task["name"]),
-                "action": task["action"],
-                "hosts": len(results),
-                "wall_s": round(last - task["t"], 3),
-                "main_cpu_s": round(following["cpu_self"] - task["cpu_self"], 3),
-                "workers_cpu_s": round(following["cpu_children"] - task["cpu_children"], 3),
-            }
-        )
+        row = {
+            "task": short(task["name"]),
+            "action": task["action"],
+            "hosts": len(results),
+            "wall_s": last - task["t"] if results else following["t"] - task["t"],
+            "main_cpu_s": following["cpu_self"] - task["cpu_self"],
+            "workers_cpu_s": following["cpu_children"] - task["cpu_children"],
+        }
+        # A task the strategy starts once per host (meta) is one row.
+        if tasks and (tasks[-1]["task"], tasks[-1]["action"]) == (row["task"], row["action"]):
+            for key in ("hosts", "wall_s", "main_cpu_s", "workers_cpu_s"):
+                tasks[-1][key] += row[key]
+        else:
+            tasks.append(row)
+    for row in tasks:
+        for key in ("wall_s", "main_cpu_s", "workers_cpu_s"):
+            row[key] = round(row[key], 3)
     return {
         "wrapper_before_s": round(load["started"] - started, 3),
         "ansible_startup_s": round(first_play["t"] - load["started"], 3),
