@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision import proc
+from provision import probe_cache, proc
 from provision.errors import ProvisionError, UsageError, one_line
 from provision.paths import DataPaths
 
@@ -62,20 +62,25 @@ def probe(
     }
     child_env = dict(os.environ)
     child_env.update(env)
-    result = proc.run(
-        argv=[sys.executable, "-m", "provision.ansible_probe"],
-        env=child_env,
-        input_text=json.dumps(request),
-        cwd=Path.cwd(),
-        timeout=300,
-    )
-    try:
-        answer = json.loads(result.stdout)
-    except ValueError:
-        reason = one_line(result.stderr)[-_LIMIT:] or f"exit status {result.returncode}"
-        raise ProvisionError(
-            f"ansible-core could not read the inputs: {reason}", detail=result.stderr
-        ) from None
+    # A re-run with unchanged inputs gets the answer it got before (probe_cache.py).
+    digest = probe_cache.key(request, child_env, Path.cwd())
+    answer = probe_cache.load(digest)
+    if answer is None:
+        result = proc.run(
+            argv=[sys.executable, "-m", "provision.ansible_probe"],
+            env=child_env,
+            input_text=json.dumps(request),
+            cwd=Path.cwd(),
+            timeout=300,
+        )
+        try:
+            answer = json.loads(result.stdout)
+        except ValueError:
+            reason = one_line(result.stderr)[-_LIMIT:] or f"exit status {result.returncode}"
+            raise ProvisionError(
+                f"ansible-core could not read the inputs: {reason}", detail=result.stderr
+            ) from None
+        probe_cache.save(digest, answer)
     if answer.get("error"):
         raise UsageError(str(answer["error"]), detail="\n".join(answer.get("warnings") or []))
     return Probe(

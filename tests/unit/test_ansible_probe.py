@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provision.ansible_probe import ExtraVars, probe
-from provision.errors import EXIT_USAGE, UsageError
+from provision.errors import EXIT_USAGE, ProvisionError, UsageError
 from provision.extra_vars import check_extra_vars
 from provision.paths import data_paths
 from provision.role_options import RoleContract
@@ -104,3 +104,73 @@ def test_a_directory_with_one_broken_file_is_refused(tmp_path: Path) -> None:
     assert caught.value.exit_code == EXIT_USAGE
     assert caught.value.message.startswith("-i inventory: not an inventory Ansible can parse (")
     assert "broken.yml" in caught.value.message
+
+
+# --- answers kept for unchanged inputs (provision/probe_cache.py) ------------------------------
+
+
+@pytest.fixture
+def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The probe's cache, in this test's own directory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "provision" / "probe"
+
+
+def unreachable_ansible_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, asking ansible-core fails: the child `python -m provision.ansible_probe`
+    finds a `provision` package first on PYTHONPATH that exits without an answer."""
+    shadow = tmp_path / "shadow" / "provision"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("", encoding="utf-8")
+    (shadow / "ansible_probe.py").write_text("raise SystemExit(3)\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
+
+
+def test_a_rerun_with_unchanged_inputs_gets_the_kept_answer(
+    tmp_path: Path, kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # `python -m` looks in the working directory first
+    (tmp_path / "hosts").write_text("[web]\nweb1\nweb2\n", encoding="utf-8")
+    (tmp_path / "vars.yml").write_text("docker_users: [ops]\n", encoding="utf-8")
+    items = (f"@{tmp_path / 'vars.yml'}", "note=kept")
+    first = read(tmp_path, extra_vars=items, inventory="hosts", limit="web1")
+    assert len(list(kept.glob("*.json"))) == 1
+    unreachable_ansible_core(tmp_path, monkeypatch)
+    assert read(tmp_path, extra_vars=items, inventory="hosts", limit="web1") == first
+    # anything else is read again, and now fails: ansible-core cannot be asked
+    with pytest.raises(ProvisionError, match="ansible-core could not read the inputs"):
+        read(tmp_path, extra_vars=items, inventory="hosts", limit="web2")
+
+
+@pytest.mark.parametrize("change", ["inventory", "extra vars file"])
+def test_a_changed_file_is_read_again(tmp_path: Path, kept: Path, change: str) -> None:
+    (tmp_path / "hosts").write_text("[web]\nweb1\n", encoding="utf-8")
+    (tmp_path / "vars.yml").write_text("answer: 42\n", encoding="utf-8")
+    items = (f"@{tmp_path / 'vars.yml'}",)
+    assert read(tmp_path, extra_vars=items, inventory="hosts")[1] == ["web1"]
+    if change == "inventory":
+        (tmp_path / "hosts").write_text("[web]\n", encoding="utf-8")
+        with pytest.raises(UsageError, match="the inventory has no hosts"):
+            read(tmp_path, extra_vars=items, inventory="hosts")
+    else:
+        (tmp_path / "vars.yml").write_text("- not a mapping\n", encoding="utf-8")
+        with pytest.raises(UsageError, match="must be a mapping of variables"):
+            read(tmp_path, extra_vars=items, inventory="hosts")
+
+
+def test_inventories_that_change_without_a_file_changing_are_not_kept(
+    tmp_path: Path, kept: Path
+) -> None:
+    script = tmp_path / "inventory.py"
+    script.write_text(
+        "#!/usr/bin/env python3\nimport json\n"
+        'print(json.dumps({"web": {"hosts": ["web1"]}, "_meta": {"hostvars": {}}}))\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    directory = tmp_path / "inventory"
+    directory.mkdir()
+    (directory / "hosts.ini").write_text("[web]\nweb1\n", encoding="utf-8")
+    for inventory in ("inventory.py", "inventory"):
+        assert read(tmp_path, inventory=inventory)[1] == ["web1"]
+    assert not kept.exists() or not list(kept.glob("*.json"))
