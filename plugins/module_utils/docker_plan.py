@@ -434,6 +434,14 @@ def service_step(host: Data, want: Data) -> Data:
     }
 
 
+def default_users(login_hint: Optional[str], login: str) -> List[str]:
+    """docker_users' default (null): the user Ansible connects as (``ansible_user`` when the
+    inventory names it, else LOGIN, what sudo names on the host), unless that is root. Read on
+    the host so that the role needs no facts."""
+    user = login_hint or login
+    return [] if user in ("", "root") else [user]
+
+
 def users_step(host: Data, want: Data) -> Data:
     group = host.get("group") or {}
     members = group.get("members") or []

@@ -39,6 +39,13 @@ options:
     description: The role's constants (the role's vars/main.yml C(docker__rules)).
     type: dict
     required: true
+  login_user:
+    description:
+    - The user Ansible connects as, when the inventory names it (C(ansible_user)).
+    - Used only when O(want.users) is null (the role's default) to choose the user added to the
+      C(docker) group; without it, the user sudo names on the host (C(SUDO_USER)), else the
+      current user. Root is never added by default.
+    type: str
   scope:
     description:
     - C(all) reads everything and returns the whole plan.
@@ -98,6 +105,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
     Data,
     after_install_plan,
+    default_users,
     make_plan,
     resolve,
 )
@@ -391,11 +399,14 @@ def main() -> None:
             "want": {"type": "dict", "required": True},
             "paths": {"type": "dict", "required": True},
             "rules": {"type": "dict", "required": True},
+            "login_user": {"type": "str"},
             "scope": {"type": "str", "choices": ["all", "after_install"], "default": "all"},
         },
         supports_check_mode=True,
     )
     want, paths, rules = module.params["want"], module.params["paths"], module.params["rules"]
+    if want.get("users") is None:
+        want["users"] = default_users(module.params["login_user"], login_user())
     if module.params["scope"] == "after_install":
         host = read_service_side(module, want, paths, rules)
         module.exit_json(changed=False, host=host, plan=after_install_plan(host, want))

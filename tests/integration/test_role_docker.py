@@ -1,5 +1,7 @@
 """Behaviour of the ``docker`` role that molecule's converge/idempotence/verify do not prove.
 
+- playbooks/site.yml gathers no facts unless the role's variables use them (the test bed's
+  repository URL does), and docker_users' default is the user sudo names on the host.
 - A key whose fingerprint does not match, or Docker's key with a second key appended, fails the
   run before anything is written.
 - Preflight names every problem it finds (unknown users, a malformed fingerprint, a daemon.json
@@ -45,6 +47,8 @@ RESTART_TASK = "docker : Restart docker"
 FINGERPRINT_TASK = "docker : Install Docker's verified key and apt source"
 PLAN_TASK = "docker : Read the host and plan what to change"
 DAEMON_TASK = "docker : Write daemon.json and the record of the keys the role owns"
+# playbooks/site.yml's pre-task: facts only when the role's variables use them.
+FACTS_TASK = "Gather the facts the role's variables (docker_*) use"
 # A second OpenPGP key made by gpg (tests/unit/plugins/module_utils/data/README.md).
 SECOND_KEY = REPO / "tests" / "unit" / "plugins" / "module_utils" / "data" / "second-key.asc"
 # A key daemon.json holds that the role does not own (like an NVIDIA runtime entry would be).
@@ -170,6 +174,39 @@ def converged(
         run_testbed("hosts", "stop", host.name, timeout=300)
 
 
+def fact_free(role_vars: dict[str, Any]) -> dict[str, Any]:
+    """The test bed's variables with its repository URL written out for Ubuntu (its printed form
+    names ansible_distribution, a fact): what an inventory of a focal fleet holds."""
+    url = str(role_vars["docker_apt_repository_url"])
+    return {
+        **role_vars,
+        "docker_apt_repository_url": url.replace("{{ ansible_distribution | lower }}", "ubuntu"),
+    }
+
+
+def test_a_converge_without_facts_adds_the_user_sudo_names(
+    fresh_host: Host, role_vars: dict[str, Any]
+) -> None:
+    """site.yml gathers no facts when no variable needs them, and docker_users' default is read
+    on the host: with the login user named by the old alias ansible_ssh_user (so the role gets no
+    ansible_user), the user sudo names joins the docker group."""
+    inventory = json.loads(fresh_host.inventory.read_text(encoding="utf-8"))
+    entry = inventory["all"]["hosts"][fresh_host.name]
+    entry["ansible_ssh_user"] = entry.pop("ansible_user")
+    fresh_host.inventory.write_text(json.dumps(inventory), encoding="utf-8")
+
+    first = converge(fresh_host, fact_free(role_vars))
+
+    succeeded(first)
+    assert first.count(FACTS_TASK, "skipped") == 1
+    assert fresh_host.user != "root"
+    assert fresh_host.user in fresh_host.sh("getent group docker").split(":")[3].split(",")
+    again = converge(fresh_host, fact_free(role_vars))
+    succeeded(again)
+    assert again.result.changed == 0
+    assert again.count(FACTS_TASK, "skipped") == 1
+
+
 def test_wrong_fingerprint_fails_before_any_source(
     fresh_host: Host, role_vars: dict[str, Any]
 ) -> None:
@@ -204,9 +241,7 @@ def serve_on_host(host: Host, body: bytes, port: int = 8765) -> str:
 def test_a_key_with_a_second_key_appended_is_refused_before_anything_is_written(
     fresh_host: Host, role_vars: dict[str, Any]
 ) -> None:
-    repository = str(role_vars["docker_apt_repository_url"]).replace(
-        "{{ ansible_distribution | lower }}", "ubuntu"
-    )
+    repository = fact_free(role_vars)["docker_apt_repository_url"]
     dockers_key = fresh_host.sh(f"curl -fsS {repository}/gpg").encode() + b"\n"
     url = serve_on_host(fresh_host, dockers_key + SECOND_KEY.read_bytes())
     try:
@@ -278,6 +313,8 @@ def test_noop_rerun_keeps_containers_running(converged: Host, role_vars: dict[st
 
     succeeded(run)
     assert run.result.changed == 0
+    # The test bed's repository URL uses ansible_distribution: the facts are gathered for it.
+    assert run.count(FACTS_TASK, "ok") == 1
     assert run.count(RESTART_TASK, "changed") == 0
     assert dockerd_pid(converged) == pid
     assert container_running(converged, "noop-witness")

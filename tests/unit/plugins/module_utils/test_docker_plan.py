@@ -80,6 +80,22 @@ def test_defaults_follow_the_host() -> None:
     assert resolved["fingerprint"] == "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 
 
+@pytest.mark.parametrize(
+    ("login_hint", "login", "users"),
+    [
+        ("deploy", "ops", ["deploy"]),  # the inventory's ansible_user wins
+        (None, "ops", ["ops"]),  # else the user sudo names
+        ("", "ops", ["ops"]),
+        (None, "root", []),  # connected as root: nobody
+        ("root", "ops", []),
+    ],
+)
+def test_docker_users_default_is_the_login_user_unless_root(
+    login_hint: str | None, login: str, users: list[str]
+) -> None:
+    assert docker_plan.default_users(login_hint, login) == users
+
+
 def test_a_mirror_keeps_its_own_key_url_and_architecture() -> None:
     resolved = docker_plan.resolve(
         {"distribution": "ubuntu", "codename": "noble"},
