@@ -1,16 +1,22 @@
 """The one helper for subprocesses that are neither Vagrant nor Ansible.
 
 Keyword-only, never ``shell=True``, and it logs the command line it runs (shown with ``-v``).
+:func:`run` waits for the child; :func:`stream` hands over its stdout line by line as it comes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import selectors
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from provision.errors import PrerequisiteError, RunFailedError
 
@@ -62,3 +68,96 @@ def run(
         first = stderr.splitlines()[-1] if stderr else f"exit status {result.returncode}"
         raise RunFailedError(f"`{line}` failed: {first}", detail=stderr)
     return result
+
+
+class Lines:
+    """A running child whose stdout is read line by line as it arrives (see :func:`stream`)."""
+
+    def __init__(
+        self, popen: subprocess.Popen[bytes], stdout: IO[bytes], stderr: IO[bytes]
+    ) -> None:
+        self._popen = popen
+        self._stdout = stdout
+        self._stderr = stderr
+        self._fd = stdout.fileno()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(stdout, selectors.EVENT_READ)
+        self._buffer = b""
+        self._ended = False
+
+    def readline(self, *, deadline: float) -> str | None:
+        """The next line without its newline, or None once stdout has ended; raises
+        :class:`TimeoutError` when no line is complete by ``deadline`` (``time.monotonic()``)."""
+        while b"\n" not in self._buffer and not self._ended:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._selector.select(left):
+                raise TimeoutError
+            chunk = os.read(self._fd, 65536)
+            self._buffer += chunk
+            self._ended = not chunk
+        if not self._buffer:
+            return None
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("utf-8", errors="replace")
+
+    def wait(self, timeout: float = 30) -> tuple[int, str]:
+        """Exit status and stderr once the child has ended (killed after ``timeout`` s)."""
+        try:
+            code = self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._popen.kill()
+            code = self._popen.wait()
+        self._stderr.seek(0)
+        return code, self._stderr.read().decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self._popen.poll() is None:
+            self._popen.kill()
+            self._popen.wait()
+        self._selector.close()
+        self._stdout.close()
+        self._stderr.close()
+
+
+@contextmanager
+def stream(
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    input_text: str = "",
+) -> Iterator[Lines]:
+    """Start ``argv`` with ``input_text`` on its stdin and yield its stdout as :class:`Lines`.
+
+    stderr goes to a file (a chatty child never blocks on a full pipe); the child is killed
+    if it still runs when the block ends (an error, Ctrl-C). ``env`` as for :func:`run`.
+    """
+    line = shlex.join(argv)
+    log.info("$ %s", line)
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Lines.close
+    try:
+        popen = subprocess.Popen(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    except OSError as exc:
+        stderr.close()
+        raise PrerequisiteError(f"{argv[0]} cannot be started: {exc.strerror}") from None
+    stdin, stdout = popen.stdin, popen.stdout
+    if stdin is None or stdout is None:  # pragma: no cover - both are pipes
+        raise RuntimeError("subprocess.Popen opened no pipes")
+    lines = Lines(popen, stdout, stderr)
+    try:
+        try:
+            with stdin:
+                stdin.write(input_text.encode("utf-8"))
+        except BrokenPipeError:
+            pass  # the child ended without reading: its exit status and stderr say why
+        yield lines
+    finally:
+        lines.close()
+        log.debug("exit %s: %s", popen.returncode, line)

@@ -5,22 +5,21 @@ run in a pytest subprocess against an Ansible inventory; their expectations (use
 fingerprint, daemon options) are handed over in a JSON file named by
 ``PROVISION_CHECKS_EXPECT``. Per-check results come from pytest's JUnit XML report.
 
-The walkthrough does what the user's notes do, as the target user, through testinfra:
-``docker pull``, ``images``, ``ps``, ``run -d``, ``exec``, ``logs``, ``stop``, ``rm``, ``rmi``,
-each reported.
+The reachability probe and the walkthrough (what the user's notes do: ``docker pull``, ...,
+``rmi`` as the target user) run testinfra in a child Python, ``provision/walkthrough.py``, with
+the run's environment; its steps arrive here one JSON line each, as they happen.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-import secrets
-import shlex
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -37,8 +36,12 @@ from provision.paths import DataPaths, checks_dir
 from provision.runner import ansible_env
 
 WALKTHROUGH_STEPS: Final = ("pull", "images", "ps", "run -d", "exec", "logs", "stop", "rm", "rmi")
-_READY: Final = "provision-walkthrough-ready"
-_EXEC_OK: Final = "provision-exec-ok"
+# Bounds per host: ssh alone gives up connecting after 10 s (testinfra's ConnectTimeout), but
+# not on a command that hangs; the walkthrough pulls an image and runs a container.
+PROBE_HOST_TIMEOUT_S: Final = 120.0
+WALK_HOST_TIMEOUT_S: Final = 600.0
+
+log = logging.getLogger("provision.verify")
 
 
 def expectations_from_role_vars(
@@ -215,31 +218,6 @@ def parse_junit(xml_text: str) -> list[CheckOutcome]:
     return outcomes
 
 
-def probe_hosts(*, paths: DataPaths, inventory: Path, hosts: Sequence[str]) -> None:
-    """Fail with exit 4 before checking when a host cannot be reached over SSH."""
-    unreachable: dict[str, str] = {}
-    with _environ(ansible_env(paths)):
-        import testinfra
-
-        for name in hosts:
-            host = testinfra.get_host(f"ansible://{name}", ansible_inventory=str(inventory))
-            try:
-                result = host.run("true")
-            except Exception as exc:  # testinfra raises on ssh's exit status 255
-                unreachable[name] = _exception_reason(exc)
-                continue
-            if result.rc != 0:
-                reason = one_line(result.stderr or result.stdout)[:300]
-                unreachable[name] = reason or f"ssh exit status {result.rc}"
-    if unreachable:
-        first, why = next(iter(unreachable.items()))
-        more = f" (and {len(unreachable) - 1} more)" if len(unreachable) > 1 else ""
-        raise UnreachableError(
-            f"host {first}{more} unreachable: {why}",
-            detail="\n".join(f"{h}: {m}" for h, m in unreachable.items()),
-        )
-
-
 def run_shared_checks(
     *,
     paths: DataPaths,
@@ -295,152 +273,80 @@ def run_shared_checks(
 
 
 # --------------------------------------------------------------------------------------------
-# The walkthrough
+# The probe and the walkthrough: testinfra in a child Python (provision/walkthrough.py)
 
 
-@contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Temporarily set environment variables (testinfra reads ANSIBLE_CONFIG and PATH)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+class _ChildTraceback(Exception):
+    """The child's own traceback, chained to the error so that ``--debug`` prints it."""
 
 
-class _Docker:
-    """Runs ``docker`` on one host as one user."""
-
-    def __init__(self, host: Any, user: str | None) -> None:
-        self.host = host
-        self.user = user
-
-    def shown(self, args: Sequence[str]) -> str:
-        return shlex.join(["docker", *args])
-
-    def run(self, args: Sequence[str]) -> Any:
-        if self.user:
-            template = "sudo -n -H -u %s -- docker" + " %s" * len(args)
-            return self.host.run(template, self.user, *args)
-        template = "docker" + " %s" * len(args)
-        return self.host.run(template, *args)
-
-
-def _walk_one_host(
-    host_name: str,
-    host: Any,
+def run_child(
     *,
-    user: str | None,
-    image: str,
-    on_step: Callable[[StepResult], None],
-) -> list[StepResult]:
-    try:
-        login = str(host.check_output("id -un")).strip()
-    except Exception as exc:
+    paths: DataPaths,
+    request: Mapping[str, Any],
+    per_host: float,
+    what: str,
+    on_event: Callable[[Mapping[str, Any]], None],
+) -> None:
+    """Run ``request`` in ``python -m provision.walkthrough`` with the run's environment,
+    handing each event to ``on_event`` as it arrives; each host gets ``per_host`` seconds."""
+    env = dict(os.environ)
+    env.update(ansible_env(paths))
+    argv = [sys.executable, "-m", "provision.walkthrough"]
+    host = str(request["hosts"][0]) if request["hosts"] else "?"
+    with proc.stream(argv=argv, env=env, input_text=json.dumps(request)) as child:
+        deadline = time.monotonic() + per_host
+        while True:
+            try:
+                line = child.readline(deadline=deadline)
+            except TimeoutError:
+                raise RunFailedError(
+                    f"{what} on {host} did not finish within {per_host:g} s"
+                ) from None
+            if line is None:
+                break
+            try:
+                event = json.loads(line)
+            except ValueError:
+                log.debug("%s: %s", what, line)  # not an event: something else's output
+                continue
+            if "host" in event:
+                host = str(event["host"])
+                deadline = time.monotonic() + per_host
+            on_event(event)
+        code, stderr = child.wait()
+    if code != 0:
+        last = next((x for x in reversed(stderr.splitlines()) if x.strip()), "")
+        raise RunFailedError(
+            f"internal error in {what}: {clip(one_line(last), 300) or f'exit status {code}'}"
+            " (run with --debug for the traceback)",
+            detail=stderr,
+        ) from _ChildTraceback(stderr.rstrip())
+
+
+def probe_hosts(*, paths: DataPaths, inventory: Path, hosts: Sequence[str]) -> None:
+    """Fail with exit 4 before checking when a host cannot be reached over SSH."""
+    unreachable: dict[str, str] = {}
+
+    def on_event(event: Mapping[str, Any]) -> None:
+        if "unreachable" in event:
+            unreachable[str(event["unreachable"])] = str(event["reason"])
+
+    request = {"job": "probe", "inventory": str(inventory), "hosts": list(hosts)}
+    run_child(
+        paths=paths,
+        request=request,
+        per_host=PROBE_HOST_TIMEOUT_S,
+        what="the reachability probe",
+        on_event=on_event,
+    )
+    if unreachable:
+        first, why = next(iter(unreachable.items()))
+        more = f" (and {len(unreachable) - 1} more)" if len(unreachable) > 1 else ""
         raise UnreachableError(
-            f"host {host_name} unreachable for the walkthrough: {_exception_reason(exc)}"
-        ) from None
-    # As the target user: directly when we log in as that user (proves docker works without
-    # sudo), else through `sudo -u USER`, which starts a fresh login with its groups.
-    docker = _Docker(host, None if not user or user == login else user)
-    name = f"provision-walkthrough-{secrets.token_hex(3)}"
-    existed = docker.run(["image", "inspect", image]).rc == 0
-
-    def check_pull(r: Any) -> str | None:
-        return None if r.rc == 0 else _err(r)
-
-    def check_images(r: Any) -> str | None:
-        if r.rc != 0:
-            return _err(r)
-        return None if r.stdout.strip() else f"{image} is not listed"
-
-    def check_run(r: Any) -> str | None:
-        if r.rc != 0:
-            return _err(r)
-        running = docker.run(["inspect", "--format", "{{.State.Running}}", name])
-        return None if running.stdout.strip() == "true" else "the container is not running"
-
-    def check_exec(r: Any) -> str | None:
-        if r.rc != 0:
-            return _err(r)
-        return None if r.stdout.strip() == _EXEC_OK else f"unexpected output {r.stdout!r}"
-
-    def check_logs(r: Any) -> str | None:
-        if r.rc != 0:
-            return _err(r)
-        return None if _READY in r.stdout + r.stderr else f"{_READY!r} not in the logs"
-
-    def check_ok(r: Any) -> str | None:
-        return None if r.rc == 0 else _err(r)
-
-    steps: list[tuple[str, list[str], Callable[[Any], str | None]]] = [
-        ("pull", ["pull", "--quiet", image], check_pull),
-        ("images", ["images", "--format", "{{.Repository}}:{{.Tag}}", image], check_images),
-        ("ps", ["ps", "--all", "--format", "{{.Names}}"], check_ok),
-        (
-            "run -d",
-            ["run", "-d", "--name", name, image, "sh", "-c", f"echo {_READY}; exec sleep 600"],
-            check_run,
-        ),
-        ("exec", ["exec", name, "echo", _EXEC_OK], check_exec),
-        ("logs", ["logs", name], check_logs),
-        ("stop", ["stop", "--time", "1", name], check_ok),
-        ("rm", ["rm", name], check_ok),
-        ("rmi", ["rmi", image], check_ok),
-    ]
-    results: list[StepResult] = []
-    failed = False
-    try:
-        for step, args, check in steps:
-            shown = docker.shown(args)
-            if failed:
-                result = StepResult(host_name, step, shown, "skipped", "an earlier step failed")
-            elif step == "rmi" and existed:
-                result = StepResult(
-                    host_name,
-                    step,
-                    shown,
-                    "skipped",
-                    f"{image} was on the host before the walkthrough",
-                )
-            else:
-                started = time.monotonic()
-                problem = check(docker.run(args))
-                if step == "logs" and problem:
-                    time.sleep(1.0)  # the first log line may not be flushed yet
-                    problem = check(docker.run(args))
-                result = StepResult(
-                    host_name,
-                    step,
-                    shown,
-                    "failed" if problem else "passed",
-                    problem or "",
-                    round(time.monotonic() - started, 2),
-                )
-                failed = bool(problem)
-            results.append(result)
-            on_step(result)
-    finally:
-        if failed:
-            docker.run(["rm", "--force", name])
-    return results
-
-
-def _exception_reason(exc: Exception) -> str:
-    """testinfra raises ``RuntimeError(CommandResult)`` when ssh itself fails: use its stderr."""
-    result = exc.args[0] if exc.args else None
-    stderr = getattr(result, "stderr", None)
-    return one_line(str(stderr) if stderr else str(exc))[:300]
-
-
-def _err(result: Any) -> str:
-    text = (result.stderr or result.stdout or "").strip()
-    return clip(one_line(text), 600) or f"exit status {result.rc}"
+            f"host {first}{more} unreachable: {why}",
+            detail="\n".join(f"{h}: {m}" for h, m in unreachable.items()),
+        )
 
 
 def run_walkthrough(
@@ -452,18 +358,31 @@ def run_walkthrough(
     image: str,
     on_step: Callable[[StepResult], None],
 ) -> list[StepResult]:
-    """The notes walkthrough on each host as ``users[host]`` (the login user when empty)."""
+    """The notes walkthrough on each host as ``users[host]`` (the login user when empty);
+    each step goes to ``on_step`` as soon as the host has done it."""
     results: list[StepResult] = []
-    with _environ(ansible_env(paths)):
-        import testinfra
 
-        for host_name in hosts:
-            host = testinfra.get_host(f"ansible://{host_name}", ansible_inventory=str(inventory))
-            results += _walk_one_host(
-                host_name,
-                host,
-                user=users.get(host_name) or None,
-                image=image,
-                on_step=on_step,
+    def on_event(event: Mapping[str, Any]) -> None:
+        if "step" in event:
+            results.append(StepResult(**event["step"]))
+            on_step(results[-1])
+        elif "unreachable" in event:
+            raise UnreachableError(
+                f"host {event['unreachable']} unreachable for the walkthrough: {event['reason']}"
             )
+
+    request = {
+        "job": "walk",
+        "inventory": str(inventory),
+        "hosts": list(hosts),
+        "users": {h: users.get(h) or "" for h in hosts},
+        "image": image,
+    }
+    run_child(
+        paths=paths,
+        request=request,
+        per_host=WALK_HOST_TIMEOUT_S,
+        what="the walkthrough",
+        on_event=on_event,
+    )
     return results

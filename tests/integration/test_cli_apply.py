@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any
 
 import pytest
 
-from provision.verify import WALKTHROUGH_STEPS
+from provision import verify
+from provision.paths import data_paths
+from provision.settings import ChecksSettings
+from provision.verify import WALKTHROUGH_STEPS, StepResult
 from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv
 from tests.bed import run_provision as provision
 
@@ -235,6 +239,40 @@ def test_verify_passes_with_the_walkthrough(focal: BedHost, role_vars: Path, wor
     assert [s["name"] for s in steps] == list(WALKTHROUGH_STEPS)
     assert all(s["outcome"] == "passed" for s in steps), steps
     assert all(s["host"] == focal.name for s in steps)
+
+
+def test_verify_leaves_the_process_environment_alone(focal: BedHost) -> None:
+    """The probe and the walkthrough run testinfra in a child with the run's environment:
+    provision's own environment is not rewritten, not even for a while (issue 13), and the
+    steps still arrive through on_step, in order."""
+    writes: list[tuple[str, tuple[Any, ...]]] = []
+    watching = [True]
+
+    def audit(event: str, args: tuple[Any, ...]) -> None:
+        if watching and event in ("os.putenv", "os.unsetenv"):  # what os.environ[...] = calls
+            writes.append((event, args))
+
+    sys.addaudithook(audit)  # a hook cannot be removed: this one records only while watching
+    before = dict(os.environ)
+    arrived: list[tuple[StepResult, bool]] = []
+    try:
+        verify.probe_hosts(paths=data_paths(), inventory=focal.inventory, hosts=[focal.name])
+        steps = verify.run_walkthrough(
+            paths=data_paths(),
+            inventory=focal.inventory,
+            hosts=[focal.name],
+            users={focal.name: focal.user},
+            image=ChecksSettings().walkthrough_image,
+            on_step=lambda step: arrived.append((step, dict(os.environ) == before)),
+        )
+    finally:
+        watching.clear()
+    assert writes == []
+    assert dict(os.environ) == before
+    assert [step for step, _ in arrived] == steps
+    assert [s.name for s in steps] == list(WALKTHROUGH_STEPS)
+    assert all(s.outcome == "passed" for s in steps), steps
+    assert all(same for _, same in arrived)  # unchanged while each step was reported too
 
 
 def test_verify_reports_a_broken_host(focal: BedHost, role_vars: Path, workdir: Path) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provision.checks.expectations import load
 from provision.errors import RunFailedError
+from provision.paths import DataPaths
 from provision.verify import (
     MISSION_CHECKS,
     CheckOutcome,
@@ -18,7 +22,10 @@ from provision.verify import (
     VerifyResult,
     expectations_from_role_vars,
     parse_junit,
+    run_child,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 ROLE_DEFAULTS = {
     "docker_apt_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88",
@@ -190,3 +197,44 @@ def test_long_failure_keeps_the_reason_at_its_end() -> None:
     assert caught.value.message.endswith("err: invalid argument")
     assert "test_hello_world_as_user" in caught.value.message
     assert len(caught.value.message) < 400
+
+
+def child_request(tmp_path: Path, **request: Any) -> dict[str, Any]:
+    """A request for provision.walkthrough on one host (never contacted by these tests)."""
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text('{"all": {"hosts": {"h": {"ansible_host": "127.0.0.1"}}}}')
+    return {"inventory": str(inventory), "hosts": ["h"], **request}
+
+
+def test_a_crash_of_the_child_is_one_line_with_its_traceback_behind(tmp_path: Path) -> None:
+    """The walkthrough's child dies (here: a request without its image): one line, and the
+    error carries the child's traceback where --debug prints it (the chained cause)."""
+    events: list[Mapping[str, Any]] = []
+    with pytest.raises(RunFailedError) as caught:
+        run_child(
+            paths=DataPaths(REPO),
+            request=child_request(tmp_path, job="walk"),
+            per_host=120,
+            what="the walkthrough",
+            on_event=events.append,
+        )
+    assert caught.value.message == (
+        "internal error in the walkthrough: KeyError: 'image' (run with --debug for the traceback)"
+    )
+    assert events == [{"host": "h"}]  # what came before the crash still arrived
+    debug = "".join(traceback.format_exception(caught.value))  # what `--debug` prints
+    assert "Traceback (most recent call last)" in str(caught.value.__cause__)
+    assert 'provision/walkthrough.py", line' in debug
+    assert "Traceback" in caught.value.detail  # -v and --json's error detail
+
+
+def test_a_host_that_takes_too_long_stops_the_child(tmp_path: Path) -> None:
+    with pytest.raises(RunFailedError) as caught:
+        run_child(
+            paths=DataPaths(REPO),
+            request=child_request(tmp_path, job="probe"),
+            per_host=0.001,  # the child cannot even start in that time
+            what="the reachability probe",
+            on_event=lambda event: None,
+        )
+    assert caught.value.message == "the reachability probe on h did not finish within 0.001 s"
