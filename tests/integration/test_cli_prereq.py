@@ -142,18 +142,11 @@ def test_unreachable_host_in_json(tmp_path: Path) -> None:
     document = json.loads(proc.stdout)
     assert proc.returncode == 4
     assert document["exit_code"] == 4
-    assert document["apply"]["hosts"] == [
-        {
-            "host": "ghost",
-            "ok": 0,
-            "changed": 0,
-            "failed": 0,
-            "unreachable": 1,
-            "skipped": 0,
-            "rescued": 0,
-            "ignored": 0,
-        }
-    ]
+    # Tasks that run on the controller (the facts pre-task's condition, the role's argument
+    # check) may count as ok or skipped; the host itself was never reached.
+    (recap,) = document["apply"]["hosts"]
+    assert recap["host"] == "ghost"
+    assert (recap["unreachable"], recap["changed"], recap["failed"]) == (1, 0, 0)
     assert "ghost" in document["apply"]["unreachable"]
 
 
