@@ -376,12 +376,26 @@ def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engin
     }
 
 
-def packages_step(host: Data, want: Data, refresh: bool) -> Data:
+def refresh_mode(docker_changed: bool, legacy_removed: bool, no_candidate: bool) -> Tuple[str, str]:
+    """Which of apt's lists are read again before the install, and why: "docker" (Docker's
+    source may do alone: docker_apt_refresh checks that the distribution's lists are current
+    and that apt can then install, and refreshes every source otherwise) when only Docker's key
+    or source changed; "full" when legacy sources went (apt's view of other sources changed
+    too) or apt must install without a docker-ce candidate although the source stayed (a run
+    that failed half-way must not break the next; the cause may be any list); "none"."""
+    if legacy_removed:
+        return "full", "legacy Docker sources or keys were removed"
+    if docker_changed:
+        return "docker", "Docker's key or source changed"
+    if no_candidate:
+        return "full", "apt has no docker-ce candidate to install"
+    return "none", ""
+
+
+def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: bool) -> Data:
     """Docker's packages apt must act on (missing, or not at docker_version), the dpkg selections
-    to change (held with docker_version, released without), and whether apt reads its lists
-    again first: when what it trusts or reads changed, or when it must install and had no
-    docker-ce candidate (or could not tell: a run that failed half-way must not break the
-    next)."""
+    to change (held with docker_version, released without), and how apt reads its lists again
+    first (refresh_mode)."""
     packages = host.get("packages") or {}
     present = set(installed(host))
     version = want.get("version") or ""
@@ -394,14 +408,17 @@ def packages_step(host: Data, want: Data, refresh: bool) -> Data:
     selections = (
         {p: "hold" for p in pinned if p not in held} if version else {p: "install" for p in held}
     )
-    needed = bool(install or selections or refresh)
-    refresh = refresh or (bool(install) and host.get("candidate") is not True)
+    refresh, why = refresh_mode(
+        docker_changed, legacy_removed, bool(install) and host.get("candidate") is not True
+    )
     return {
-        "needed": needed,
+        "needed": bool(install or selections or docker_changed or legacy_removed),
         "install": install,
         "specs": specs,
         "selections": selections,
-        "refresh_cache": refresh,
+        "refresh": refresh,
+        "refresh_why": why,
+        "refresh_cache": refresh != "none",
     }
 
 
@@ -552,7 +569,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         replaced = rules["distribution_engine"] in remove
         plan["daemon"] = daemon_step(host, want, paths, rules, replaced)
         plan["packages"] = packages_step(
-            host, want, plan["repository"]["refresh_cache"] or legacy["needed"]
+            host, want, plan["repository"]["refresh_cache"], legacy["needed"]
         )
         plan["service"] = service_step(host, want)
         plan["users"] = users_step(host, want)

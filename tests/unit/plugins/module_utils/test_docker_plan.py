@@ -529,6 +529,40 @@ def test_a_fresh_host(
     plan = plan_of(host, want, paths, rules)
     assert plan["packages"]["install"] == want["packages"]
     assert plan["packages"]["refresh_cache"] is True
+    # Only Docker's source is new: its lists alone may do (docker_apt_refresh checks).
+    assert plan["packages"]["refresh"] == "docker"
+
+
+def test_apt_reads_dockers_lists_alone_only_when_only_dockers_key_or_source_changed(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    assert plan_of(host, want, paths, rules)["packages"]["refresh"] == "none"
+    host["key"]["fingerprint"] = SECOND_KEY
+    plan = plan_of(host, want, paths, rules)
+    assert (plan["packages"]["refresh"], plan["packages"]["refresh_why"]) == (
+        "docker",
+        "Docker's key or source changed",
+    )
+    assert plan["packages"]["needed"] and plan["packages"]["install"] == []
+    # Legacy sources went too: apt's view of other sources changed, every list is read.
+    host["legacy_keys"] = ["/etc/apt/trusted.gpg.d/docker.gpg"]
+    plan = plan_of(host, want, paths, rules)
+    assert plan["packages"]["refresh"] == "full"
+    assert "legacy" in plan["packages"]["refresh_why"]
+
+
+def test_a_missing_candidate_with_an_unchanged_source_reads_every_list(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    # A run that failed half-way: the source is in place, apt has no docker-ce candidate.
+    del host["packages"]["docker-ce"]
+    host.update(candidate=None, read=["candidate", "dpkg_audit"])
+    plan = plan_of(host, want, paths, rules)
+    assert plan["repository"]["needed"] is False
+    assert plan["packages"]["refresh"] == "full"
+    assert "no docker-ce candidate" in plan["packages"]["refresh_why"]
+    host["candidate"] = True
+    assert plan_of(host, want, paths, rules)["packages"]["refresh"] == "none"
 
 
 def test_docker_version_pins_and_holds_the_engine_packages(
