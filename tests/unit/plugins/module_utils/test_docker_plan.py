@@ -543,7 +543,8 @@ def test_apt_reads_dockers_lists_alone_only_when_only_dockers_key_or_source_chan
         "docker",
         "Docker's key or source changed",
     )
-    assert plan["packages"]["needed"] and plan["packages"]["install"] == []
+    assert plan["packages"]["needed"]
+    assert plan["packages"]["install"] == []
     # Legacy sources went too: apt's view of other sources changed, every list is read.
     host["legacy_keys"] = ["/etc/apt/trusted.gpg.d/docker.gpg"]
     plan = plan_of(host, want, paths, rules)
