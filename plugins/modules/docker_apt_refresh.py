@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_apt_refresh
 short_description: Refresh apt's lists for Docker's packages, narrowly when that is enough
-version_added: 0.1.0
+version_added: 0.2.0
 description:
 - With O(mode=docker), reads whether the distribution's lists are current (every suite's
   Release file and every index file it names present, as C(apt-get indextargets) lists them,
