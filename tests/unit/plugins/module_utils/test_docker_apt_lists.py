@@ -158,3 +158,18 @@ def test_a_failed_fetch_counts_although_apt_get_update_exits_0() -> None:
         "W: Some index files failed to download. They have been ignored, or old ones used instead."
     )
     assert not lists.fetch_failure("Hit:1 http://archive.ubuntu.com/ubuntu focal InRelease")
+
+
+def compare(a: str, b: str) -> int:
+    """A stand-in for apt_pkg.version_compare on plain dotted numbers."""
+    key_a, key_b = (tuple(int(p) for p in v.split(":")[-1].split(".")) for v in (a, b))
+    return (key_a > key_b) - (key_a < key_b)
+
+
+def test_a_versioned_spec_picks_the_newest_version_its_glob_matches() -> None:
+    assert lists.split_spec("docker-ce=5:27.*") == ("docker-ce", "5:27.*")
+    assert lists.split_spec("containerd.io") == ("containerd.io", None)
+    versions = ["5:27.1", "5:27.10", "5:26.9", "5:27.2"]
+    assert lists.pick_version(versions, "5:27.*", compare) == "5:27.10"
+    assert lists.pick_version(versions, "5:26.9", compare) == "5:26.9"
+    assert lists.pick_version(versions, "5:28.*", compare) is None
