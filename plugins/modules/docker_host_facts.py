@@ -42,9 +42,9 @@ options:
   login_user:
     description:
     - The user Ansible connects as, when the inventory names it (C(ansible_user)).
-    - Used only when O(want.users) is null (the role's default) to choose the user added to the
-      C(docker) group; without it, the user sudo names on the host (C(SUDO_USER)), else the
-      current user. Root is never added by default.
+    - Used only when the C(users) of O(want) is null (the role's default), to choose the user
+      added to the C(docker) group; without it, the user sudo names on the host (C(SUDO_USER)),
+      else the current user. Root is never added by default.
     type: str
   scope:
     description:
