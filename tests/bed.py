@@ -16,7 +16,15 @@ from testbed.hosts import ssh_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "provision_argv", "ready_status", "run_provision", "run_testbed", "ssh_argv"]
+__all__ = [
+    "REPO",
+    "provision_argv",
+    "ready_status",
+    "run_provision",
+    "run_testbed",
+    "ssh_argv",
+    "testbed_vars",
+]
 
 
 def run_testbed(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -40,6 +48,16 @@ def ready_status() -> dict[str, Any]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    document = json.loads(proc.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def testbed_vars() -> dict[str, Any]:
+    """``python -m testbed vars``: the role's variables that point at the test bed's repository
+    and registry mirror (call ready_status() first)."""
+    proc = run_testbed("vars", timeout=120)
+    assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)
     assert isinstance(document, dict)
     return document

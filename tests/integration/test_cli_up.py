@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.bed import ready_status, run_provision, run_testbed
+from tests.bed import ready_status, run_provision, run_testbed, testbed_vars
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def project(vm_host: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     """A project directory whose provision.toml points the role at the test bed's fixtures."""
     directory = tmp_path_factory.mktemp("project")
     network_url = ready_status()["network_url"]
-    bed_vars = json.loads(run_testbed("vars", timeout=120).stdout)
+    bed_vars = testbed_vars()
     mirrors = json.dumps(bed_vars["docker_registry_mirrors"])
     insecure = json.dumps(bed_vars["docker_insecure_registries"])
     (directory / "provision.toml").write_text(

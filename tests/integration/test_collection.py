@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests import galaxy
-from tests.bed import ready_status, run_testbed
+from tests.bed import ready_status, run_testbed, testbed_vars
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +38,7 @@ EE_COLLECTION = "/usr/share/ansible/collections/ansible_collections/provision/ho
 
 @pytest.fixture(scope="module")
 def bed() -> dict[str, Any]:
-    status = ready_status()
-    proc = run_testbed("vars", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return {"status": status, "role_vars": json.loads(proc.stdout)}
+    return {"status": ready_status(), "role_vars": testbed_vars()}
 
 
 @contextmanager

@@ -31,7 +31,7 @@ import pytest
 
 from provision.paths import data_paths
 from provision.runner import RunResult, run_playbook
-from tests.bed import ready_status, run_testbed
+from tests.bed import ready_status, run_testbed, testbed_vars
 from tests.integration.test_role_docker import Host, start
 
 pytestmark = pytest.mark.integration
@@ -145,11 +145,7 @@ def converge(
 def bed_vars() -> dict[str, Any]:
     """The role's variables pointing at the test bed's repository and mirror."""
     ready_status()
-    proc = run_testbed("vars", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    document = json.loads(proc.stdout)
-    assert isinstance(document, dict)
-    return document
+    return testbed_vars()
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ import pytest
 from provision.paths import data_paths
 from provision.role_options import role_defaults
 from provision.runner import RunResult, TaskResult, run_playbook
-from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv
+from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv, testbed_vars
 
 pytestmark = pytest.mark.integration
 
@@ -128,11 +128,7 @@ def succeeded(run: Run) -> None:
 @pytest.fixture(scope="module")
 def role_vars() -> dict[str, Any]:
     ready_status()
-    proc = run_testbed("vars", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    document = json.loads(proc.stdout)
-    assert isinstance(document, dict)
-    return document
+    return testbed_vars()
 
 
 def start(name: str, workdir: Path) -> Host:
