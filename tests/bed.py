@@ -18,12 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "REPO",
+    "bed_role_vars",
     "provision_argv",
     "ready_status",
     "run_provision",
     "run_testbed",
     "ssh_argv",
-    "testbed_vars",
 ]
 
 
@@ -53,7 +53,7 @@ def ready_status() -> dict[str, Any]:
     return document
 
 
-def testbed_vars() -> dict[str, Any]:
+def bed_role_vars() -> dict[str, Any]:
     """``python -m testbed vars``: the role's variables that point at the test bed's repository
     and registry mirror (call ready_status() first)."""
     proc = run_testbed("vars", timeout=120)

@@ -1,4 +1,4 @@
-# How the docker role refreshes apt's lists (plugins/modules/docker_apt_refresh.py does the I/O):
+# How the docker role reads apt's lists again and installs (modules/docker_apt_install.py runs apt):
 # Docker's source alone ("docker": apt-get update with that one file as the source list) when
 # only Docker's key or source changed and the distribution's lists are current, every source
 # ("full") otherwise. Pure: the readings come in as plain values, so each decision is
@@ -48,16 +48,54 @@ def update_argv(mode: str, source: str) -> List[str]:
     return argv
 
 
-def check_argv(specs: Sequence[str], allow_downgrade: bool, allow_held: bool) -> List[str]:
-    """apt's solver on the lists as they are: can it install SPECS with every dependency?
-    (--simulate downloads nothing; adding --no-download makes apt 2.0 fail on archives it does
-    not have in its cache.)"""
-    argv = ["apt-get", "install", "--simulate", "-q", "-y"]
+def install_argv(
+    specs: Sequence[str], allow_downgrade: bool, allow_held: bool, simulate: bool = False
+) -> List[str]:
+    """apt-get install of SPECS as the apt module runs it: no questions, the configuration files
+    an admin changed kept (confdef, confold). --simulate (check mode) changes and downloads
+    nothing (adding --no-download makes apt 2.0 fail on archives it does not have cached)."""
+    argv = ["apt-get", "install", "-q", "-y"]
+    argv += ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    if simulate:
+        argv.append("--simulate")
     if allow_downgrade:
         argv.append("--allow-downgrades")
     if allow_held:
         argv.append("--allow-change-held-packages")
     return argv + ["--"] + list(specs)
+
+
+def has_glob(version: str) -> bool:
+    """VERSION is a pattern (5:27.*) that apt-get does not take: it is resolved first."""
+    return any(c in version for c in "*?[")
+
+
+def parse_madison(text: str) -> List[str]:
+    """The versions `apt-cache madison PACKAGE` lists ("docker-ce | 5:27.5.1-1~... | URI ...")."""
+    found = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) >= 3 and parts[1] and parts[1] not in found:
+            found.append(parts[1])
+    return found
+
+
+def installed_by(output: str) -> List[str]:
+    """The packages an apt-get install (or its --simulate) installs, upgrades or configures:
+    "Inst"/"Conf" lines when simulating, dpkg's "Unpacking"/"Setting up" lines otherwise."""
+    found = []
+    for line in output.splitlines():
+        words = line.replace("Setting up ", "Setting-up ", 1).split()
+        if len(words) >= 2 and words[0] in ("Inst", "Conf", "Unpacking", "Setting-up"):
+            name = words[1].split(":")[0]
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def no_candidate(policy: str) -> bool:
+    """`apt-cache policy PACKAGE` (LC_ALL=C) says apt has nothing to install."""
+    return "Candidate:" not in policy or "Candidate: (none)" in policy
 
 
 def split_spec(spec: str) -> Tuple[str, Optional[str]]:

@@ -378,8 +378,8 @@ def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engin
 
 def refresh_mode(docker_changed: bool, legacy_removed: bool, no_candidate: bool) -> Tuple[str, str]:
     """Which of apt's lists are read again before the install, and why: "docker" (Docker's
-    source may do alone: docker_apt_refresh checks that the distribution's lists are current
-    and that apt can then install, and refreshes every source otherwise) when only Docker's key
+    source may do alone: docker_apt_install checks that the distribution's lists are current,
+    and refreshes every source otherwise or when the install fails) when only Docker's key
     or source changed; "full" when legacy sources went (apt's view of other sources changed
     too) or apt must install without a docker-ce candidate although the source stayed (a run
     that failed half-way must not break the next; the cause may be any list); "none"."""
@@ -415,6 +415,11 @@ def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: 
         "needed": bool(install or selections or docker_changed or legacy_removed),
         "install": install,
         "specs": specs,
+        "install_specs": [s for p, s in zip(want["packages"], specs) if p in install],
+        # apt's candidate decides the refresh only when neither Docker's source nor a legacy
+        # one changed; check mode asks apt to simulate the install only when it has one.
+        "reads_candidate": bool(install)
+        and (bool(host.get("check_mode")) or not (docker_changed or legacy_removed)),
         "selections": selections,
         "refresh": refresh,
         "refresh_why": why,
@@ -586,7 +591,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         name
         for name, wanted in (
             ("engine", plan.pop("needs_engine")),
-            ("candidate", bool((plan.get("packages") or {}).get("install"))),
+            ("candidate", bool((plan.get("packages") or {}).get("reads_candidate"))),
             ("dpkg_audit", plan["dpkg"]["apt_calls"] and not plan["dpkg"]["journal"]),
         )
         if wanted and name not in host.get("read", [])

@@ -23,7 +23,7 @@ from provision import verify
 from provision.paths import data_paths
 from provision.settings import ChecksSettings
 from provision.verify import WALKTHROUGH_STEPS, StepResult
-from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv, testbed_vars
+from tests.bed import bed_role_vars, provision_argv, ready_status, run_testbed, ssh_argv
 from tests.bed import run_provision as provision
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def workdir(status: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def role_vars(status: dict[str, Any], workdir: Path) -> Path:
     path = workdir / "testbed-vars.json"
-    path.write_text(json.dumps(testbed_vars()), encoding="utf-8")
+    path.write_text(json.dumps(bed_role_vars()), encoding="utf-8")
     return path
 
 

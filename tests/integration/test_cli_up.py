@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.bed import ready_status, run_provision, run_testbed, testbed_vars
+from tests.bed import bed_role_vars, ready_status, run_provision, run_testbed
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def project(vm_host: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     """A project directory whose provision.toml points the role at the test bed's fixtures."""
     directory = tmp_path_factory.mktemp("project")
     network_url = ready_status()["network_url"]
-    bed_vars = testbed_vars()
+    bed_vars = bed_role_vars()
     mirrors = json.dumps(bed_vars["docker_registry_mirrors"])
     insecure = json.dumps(bed_vars["docker_insecure_registries"])
     (directory / "provision.toml").write_text(

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests import galaxy
-from tests.bed import ready_status, run_testbed, testbed_vars
+from tests.bed import bed_role_vars, ready_status, run_testbed
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ EE_COLLECTION = "/usr/share/ansible/collections/ansible_collections/provision/ho
 
 @pytest.fixture(scope="module")
 def bed() -> dict[str, Any]:
-    return {"status": ready_status(), "role_vars": testbed_vars()}
+    return {"status": ready_status(), "role_vars": bed_role_vars()}
 
 
 @contextmanager

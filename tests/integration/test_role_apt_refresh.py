@@ -1,5 +1,5 @@
-"""How the ``docker`` role refreshes apt's lists before installing (docker_apt_refresh), on real
-focal hosts with real apt against the Ubuntu archive and the test bed's Docker repository:
+"""How the ``docker`` role reads apt's lists again before installing (docker_apt_install), on
+real focal hosts with real apt against the Ubuntu archive and the test bed's Docker repository:
 
 - lists that are current (``apt-get update`` just before): Docker's source alone is read; not one
   of the distribution's list files is fetched again, and the marks of apt's last full refresh
@@ -7,8 +7,11 @@ focal hosts with real apt against the Ubuntu archive and the test bed's Docker r
 - the image's lists (only the release pocket was ever fetched: no focal-updates): every list;
 - lists that look current but are behind (an older archive state, made from current lists:
   libseccomp2's updates not yet in focal-updates/-security, whose Release files name the files as
-  they are): apt's solver cannot install containerd.io (libseccomp2 >= 2.5.0) from them, so the
-  refresh falls back to every list, and the install gets libseccomp2 2.5;
+  they are): Docker's source alone is read, apt cannot install containerd.io (libseccomp2 >=
+  2.5.0) from them, and the install, having changed nothing, gets every list and one more try,
+  which installs libseccomp2 2.5;
+- lists naming a libseccomp2 file the archive does not have ("gone"): the same fallback, after
+  apt failed to fetch it;
 - no lists at all: every list.
 
 Each converges, installs Docker, and a re-run changes nothing and refreshes nothing. Another
@@ -31,13 +34,12 @@ import pytest
 
 from provision.paths import data_paths
 from provision.runner import RunResult, run_playbook
-from tests.bed import ready_status, run_testbed, testbed_vars
+from tests.bed import bed_role_vars, ready_status, run_testbed
 from tests.integration.test_role_docker import Host, start
 
 pytestmark = pytest.mark.integration
 
-REFRESH_TASK = "Refresh apt's lists (Docker's source alone when the distribution's are current)"
-RETRY_TASK = "Refresh every list after an install that failed on Docker's lists alone"
+INSTALL_TASK = "Install the Docker packages (apt's lists read again first when the plan says so)"
 LISTS = "/var/lib/apt/lists"
 # The distribution's list files and the lists directory, with their mtimes in ns.
 SNAPSHOT = (
@@ -93,20 +95,23 @@ while not seen and time.time() < end:
 open("/run/nr-lock-seen", "w").write(str(seen))
 """
 SCENARIOS = {
-    # name: (prepare the host's lists, the refresh expected, a part of its reason, hold the lock)
-    "current": ("apt-get update -q", "docker", "the distribution's lists are current", True),
-    "image": ("true", "full", "apt has never fetched 2 of the distribution's suites", False),
+    # name: (prepare the host's lists, the first refresh, a part of its reason, a part of why the
+    # install was tried again after every list (None: it was not), hold the lock)
+    "current": ("apt-get update -q", "docker", "the distribution's lists are current", None, True),
+    "image": ("true", "full", "apt has never fetched 2 of the distribution's suites", None, False),
     "behind": (
         "apt-get update -q && python3 /root/behind.py behind",
-        "full",
+        "docker",
+        "the distribution's lists are current",
         "containerd.io : Depends: libseccomp2 (>= 2.5.0)",
         False,
     ),
-    "empty": (f"rm -rf {LISTS}/*", "full", "apt has never fetched 3 of", True),
+    "empty": (f"rm -rf {LISTS}/*", "full", "apt has never fetched 3 of", None, True),
     "gone": (
         "apt-get update -q && python3 /root/behind.py gone",
         "docker",
         "the distribution's lists are current",
+        "gone.deb",
         False,
     ),
 }
@@ -114,9 +119,9 @@ SCENARIOS = {
 
 def converge(
     host: Host, extravars: dict[str, Any], artifacts: Path
-) -> tuple[RunResult, dict[str, Any]]:
-    """One run of the site playbook; its result and docker_apt_refresh's results by task (those
-    that ran), read from ansible-runner's job events."""
+) -> tuple[RunResult, dict[str, Any] | None]:
+    """One run of the site playbook; its result and docker_apt_install's result (None when it did
+    not run), read from ansible-runner's job events."""
     paths = data_paths()
     kept = tempfile.tempdir
     tempfile.tempdir = str(artifacts)  # where run_playbook keeps its private data dir
@@ -130,22 +135,22 @@ def converge(
         )
     finally:
         tempfile.tempdir = kept
-    refresh = {}
+    install = None
     for path in sorted(artifacts.glob("provision-ansible-*/artifacts/*/job_events/*.json")):
         event = json.loads(path.read_text(encoding="utf-8"))
         data = event.get("event_data") or {}
-        if event.get("event") == "runner_on_ok" and data.get("task") in (REFRESH_TASK, RETRY_TASK):
-            refresh[data["task"]] = data["res"]
+        if event.get("event") == "runner_on_ok" and data.get("task") == INSTALL_TASK:
+            install = data["res"]
     for path in artifacts.glob("provision-ansible-*"):
         shutil.rmtree(path)
-    return result, refresh
+    return result, install
 
 
 @pytest.fixture(scope="module")
 def bed_vars() -> dict[str, Any]:
     """The role's variables pointing at the test bed's repository and mirror."""
     ready_status()
-    return testbed_vars()
+    return bed_role_vars()
 
 
 @pytest.fixture
@@ -167,7 +172,7 @@ def test_the_refresh_reads_no_more_than_the_install_needs(
     bed_vars: dict[str, Any],
     tmp_path: Path,
 ) -> None:
-    prepare, expected, reason, hold_lock = SCENARIOS[scenario]
+    prepare, expected, reason, retried, hold_lock = SCENARIOS[scenario]
     host.put("/root/behind.py", BEHIND.encode())
     host.put("/root/lock.py", LOCK_HOLDER.encode())
     host.sh(prepare)
@@ -178,36 +183,80 @@ def test_the_refresh_reads_no_more_than_the_install_needs(
             "for i in $(seq 100); do test -e /run/nr-lock-held && exit 0; sleep 0.1; done; exit 1"
         )
 
-    first, refreshes = converge(host, bed_vars, tmp_path)
+    first, install = converge(host, bed_vars, tmp_path)
 
     failures = "; ".join(f"{f.task}: {f.message}" for f in first.failures)
     assert first.status == "successful", failures or first.error_lines
-    assert REFRESH_TASK in refreshes, "the refresh did not run"
-    refresh = refreshes[REFRESH_TASK]
-    assert refresh["refreshed"] == expected, refresh["why"]
-    assert reason in refresh["why"]
+    assert install is not None, "the install did not run"
+    assert install["refreshed"] == expected, install["why"]
+    assert reason in install["why"]
     assert host.sh("dpkg-query -W -f '${db:Status-Status}' docker-ce containerd.io") == (
         "installedinstalled"
     )
+    assert {"docker-ce", "containerd.io"} <= set(install["installed"])
     if hold_lock:
         assert host.sh("cat /run/nr-lock-seen") == "True"
-        assert refresh["lock_waits"] >= 1
-    if scenario == "gone":
-        # The install failed on Docker's lists alone: every list, and the install once more.
-        assert refreshes[RETRY_TASK]["refreshed"] == "full"
-        assert "the install failed after Docker's source alone" in refreshes[RETRY_TASK]["why"]
+        assert install["lock_waits"] >= 1
+    if retried is None:
+        assert install["retried"] == ""
     else:
-        assert RETRY_TASK not in refreshes
+        # The install failed on Docker's lists alone, having changed nothing: every list, and
+        # the install once more.
+        assert retried in install["retried"]
+        assert install["seconds"]["full"] > 0
     if scenario == "current":
         # Not one of the distribution's lists was fetched again, and the marks of the last full
         # refresh stay: the next run still knows how old the distribution's lists are.
         assert host.sh(SNAPSHOT) == before
-        assert "full" not in refresh["seconds"]
+        assert "full" not in install["seconds"]
     if scenario == "behind":
         version = host.sh("dpkg-query -W -f '${Version}' libseccomp2")
         host.sh(f"dpkg --compare-versions {shlex.quote(version)} ge 2.5.0")
 
-    again, refreshes = converge(host, bed_vars, tmp_path)
+    again, install = converge(host, bed_vars, tmp_path)
     assert again.status == "successful"
     assert again.changed == 0
-    assert refreshes == {}
+    assert install is None
+
+
+def test_a_docker_version_glob_installs_the_newest_match_and_holds_it(
+    bed_vars: dict[str, Any], tmp_path: Path
+) -> None:
+    """docker_version "5:*" (a glob apt-get does not take) is resolved from apt's lists; one that
+    matches nothing fails before anything is installed; an empty docker_version releases the
+    hold."""
+    started = start(f"nr-version-{os.getpid() % 100000}", tmp_path)
+    engine = "docker-ce docker-ce-cli"
+    try:
+        none, install = converge(started, {**bed_vars, "docker_version": "5:99.*"}, tmp_path)
+        assert none.status == "failed"
+        assert install is None
+        messages = " ".join(f.message for f in none.failures)
+        assert "no version in apt's lists matches docker-ce=5:99.*" in messages
+        states = started.sh(f"dpkg-query -W -f '${{db:Status-Status}} ' {engine} || true")
+        assert set(states.split()) <= {"not-installed"}
+
+        pinned, install = converge(started, {**bed_vars, "docker_version": "5:*"}, tmp_path)
+        assert pinned.status == "successful", [f.message for f in pinned.failures]
+        assert install is not None
+        offered = started.sh("apt-cache madison docker-ce | cut -d'|' -f2 | tr -d ' ' | head -1")
+        assert offered.startswith("5:")
+        versions = started.sh(f"dpkg-query -W -f '${{Version}} ' {engine}")
+        assert versions.split() == [offered, offered]
+        assert started.sh(f"dpkg --get-selections {engine}").split() == [
+            "docker-ce",
+            "hold",
+            "docker-ce-cli",
+            "hold",
+        ]
+
+        again, install = converge(started, {**bed_vars, "docker_version": "5:*"}, tmp_path)
+        assert again.status == "successful"
+        assert again.changed == 0
+
+        released, _ = converge(started, bed_vars, tmp_path)
+        assert released.status == "successful"
+        assert released.changed >= 1
+        assert "hold" not in started.sh(f"dpkg --get-selections {engine}")
+    finally:
+        run_testbed("hosts", "stop", started.name, timeout=300)

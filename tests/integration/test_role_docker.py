@@ -38,7 +38,7 @@ import pytest
 from provision.paths import data_paths
 from provision.role_options import role_defaults
 from provision.runner import RunResult, TaskResult, run_playbook
-from tests.bed import provision_argv, ready_status, run_testbed, ssh_argv, testbed_vars
+from tests.bed import bed_role_vars, provision_argv, ready_status, run_testbed, ssh_argv
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ def succeeded(run: Run) -> None:
 @pytest.fixture(scope="module")
 def role_vars() -> dict[str, Any]:
     ready_status()
-    return testbed_vars()
+    return bed_role_vars()
 
 
 def start(name: str, workdir: Path) -> Host:

@@ -53,14 +53,61 @@ def test_the_narrow_refresh_reads_dockers_source_alone_and_keeps_every_other_lis
     assert "-o" not in lists.update_argv("full", SOURCE)
 
 
-def test_the_check_asks_apts_solver_with_the_installs_own_permissions() -> None:
-    specs = ["docker-ce=5:26.*", "containerd.io"]
-    argv = lists.check_argv(specs, allow_downgrade=False, allow_held=False)
-    assert argv[:3] == ["apt-get", "install", "--simulate"]
+def test_the_install_runs_as_the_apt_module_does_with_its_permissions() -> None:
+    specs = ["docker-ce=5:26.1.3-1~ubuntu.20.04~focal", "containerd.io"]
+    argv = lists.install_argv(specs, allow_downgrade=False, allow_held=False)
+    assert argv[:2] == ["apt-get", "install"]
+    assert "-y" in argv
+    assert "--simulate" not in argv
+    options = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+    assert options == ["Dpkg::Options::=--force-confdef", "Dpkg::Options::=--force-confold"]
     assert argv[-3:] == ["--", *specs]
     assert "--allow-downgrades" not in argv
-    argv = lists.check_argv(specs, allow_downgrade=True, allow_held=True)
-    assert {"--allow-downgrades", "--allow-change-held-packages"} <= set(argv)
+    argv = lists.install_argv(specs, allow_downgrade=True, allow_held=True, simulate=True)
+    assert {"--allow-downgrades", "--allow-change-held-packages", "--simulate"} <= set(argv)
+
+
+def test_version_globs_are_resolved_from_madison_to_the_newest_match() -> None:
+    madison = (
+        " docker-ce | 5:27.5.1-1~ubuntu.20.04~focal | http://10.213.7.1/ubuntu focal/stable"
+        " amd64 Packages\n"
+        " docker-ce | 5:27.10.0-1~ubuntu.20.04~focal | http://10.213.7.1/ubuntu focal/stable"
+        " amd64 Packages\n"
+        " docker-ce | 5:26.1.3-1~ubuntu.20.04~focal | http://10.213.7.1/ubuntu focal/stable"
+        " amd64 Packages\n"
+    )
+    versions = lists.parse_madison(madison)
+    assert len(versions) == 3
+    assert lists.has_glob("5:27.*")
+    assert not lists.has_glob(versions[0])
+
+    def compare(a: str, b: str) -> int:  # enough of apt's ordering for these versions
+        key = [int(x) for x in a.split(":")[1].split("-", maxsplit=1)[0].split(".")]
+        other = [int(x) for x in b.split(":")[1].split("-", maxsplit=1)[0].split(".")]
+        return (key > other) - (key < other)
+
+    assert lists.pick_version(versions, "5:27.*", compare) == versions[1]
+    assert lists.pick_version(versions, "5:28.*", compare) is None
+
+
+def test_what_apt_installed_is_read_from_its_output() -> None:
+    real = (
+        "Unpacking containerd.io (1.7.27-1) ...\n"
+        "Selecting previously unselected package docker-ce.\n"
+        "Unpacking docker-ce (5:27.5.1-1~ubuntu.20.04~focal) ...\n"
+        "Setting up containerd.io (1.7.27-1) ...\n"
+        "Setting up docker-ce-cli:amd64 (5:27.5.1-1) ...\n"
+    )
+    assert lists.installed_by(real) == ["containerd.io", "docker-ce", "docker-ce-cli"]
+    simulated = "Inst docker-ce (5:27.5.1-1 stable [amd64])\nConf docker-ce (5:27.5.1-1)\n"
+    assert lists.installed_by(simulated) == ["docker-ce"]
+    assert lists.installed_by("0 upgraded, 0 newly installed, 0 to remove\n") == []
+
+
+def test_no_candidate_is_read_from_apt_cache_policy() -> None:
+    assert lists.no_candidate("docker-ce:\n  Installed: (none)\n  Candidate: (none)\n")
+    assert lists.no_candidate("N: Unable to locate package docker-ce\n")
+    assert not lists.no_candidate("docker-ce:\n  Installed: (none)\n  Candidate: 5:27.5.1-1\n")
 
 
 def test_current_lists_allow_the_narrow_refresh() -> None:

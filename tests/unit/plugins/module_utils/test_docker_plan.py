@@ -522,15 +522,18 @@ def test_a_fresh_host(
     assert needed(plan) == ["prerequisites", "repository", "daemon", "packages", "users"]
     assert plan["daemon"]["apply"] == "none"
     assert plan["users"] == {"needed": True, "add": ["ops"], "create_group": True}
-    assert plan["needs"] == ["candidate", "dpkg_audit"]
-    host.update(
-        candidate=False, read=["candidate", "dpkg_audit"], dpkg={"journal": [], "audit": ""}
-    )
+    # Docker's source is new: lists are read again whatever apt's candidate is now.
+    assert plan["needs"] == ["dpkg_audit"]
+    host.update(read=["dpkg_audit"], dpkg={"journal": [], "audit": ""})
     plan = plan_of(host, want, paths, rules)
     assert plan["packages"]["install"] == want["packages"]
+    assert plan["packages"]["install_specs"] == want["packages"]
     assert plan["packages"]["refresh_cache"] is True
-    # Only Docker's source is new: its lists alone may do (docker_apt_refresh checks).
+    # Only Docker's source is new: its lists alone may do (docker_apt_install checks).
     assert plan["packages"]["refresh"] == "docker"
+    # Check mode asks apt to simulate the install only when apt has a candidate: read it.
+    host["check_mode"] = True
+    assert plan_of(host, want, paths, rules)["needs"] == ["candidate"]
 
 
 def test_apt_reads_dockers_lists_alone_only_when_only_dockers_key_or_source_changed(
@@ -573,6 +576,7 @@ def test_docker_version_pins_and_holds_the_engine_packages(
     plan = plan_of(host, want, paths, rules)["packages"]
     assert plan["install"] == ["docker-ce", "docker-ce-cli"]
     assert plan["specs"][:2] == ["docker-ce=5:27.*", "docker-ce-cli=5:27.*"]
+    assert plan["install_specs"] == ["docker-ce=5:27.*", "docker-ce-cli=5:27.*"]
     assert plan["selections"] == {"docker-ce": "hold", "docker-ce-cli": "hold"}
     want["version"] = VERSION
     for name in ("docker-ce", "docker-ce-cli"):
