@@ -148,6 +148,33 @@ def read_lists(
     return Lists(unfetched, missing, age)
 
 
+def release_files(print_uris: str) -> Dict[str, str]:
+    """Each suite's base URI and the name apt stores its InRelease file under, from `apt-get
+    update --print-uris` (which reads the sources alone: no package cache is built, unlike
+    indextargets). Local methods (file:, cdrom:, copy:) are left out: apt reads those lists in
+    place."""
+    found = {}
+    for line in print_uris.splitlines():
+        parts = line.split()
+        if len(parts) < 2 or not parts[0].startswith("'") or not parts[0].endswith("'"):
+            continue
+        uri, filename = parts[0].strip("'"), parts[1]
+        local = uri.split(":", 1)[0] in ("file", "cdrom", "copy")
+        if uri.endswith("/InRelease") and filename.endswith("_InRelease") and not local:
+            found[uri[: -len("InRelease")]] = filename
+    return found
+
+
+def never_fetched(releases: Dict[str, str], present: Set[str]) -> List[str]:
+    """The suites (base URIs) of RELEASES (release_files) for which apt has neither an InRelease
+    nor a Release file among PRESENT (the names in its lists directory)."""
+    return sorted(
+        base
+        for base, filename in releases.items()
+        if filename not in present and filename[: -len("InRelease")] + "Release" not in present
+    )
+
+
 def choose(mode: str, lists: Optional[Lists], max_age: float) -> Tuple[str, str]:
     """The refresh to run for the plan's MODE: ("docker" | "full", why)."""
     if mode != "docker":

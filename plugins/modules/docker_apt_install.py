@@ -261,7 +261,17 @@ def read_lists(module: AnsibleModule, source: str, lists_dir: str) -> Optional[l
         )
         return lists.parse_targets(out) if rc == 0 else None
 
+    marks = {p: mtime(p) for p in list(lists.STAMPS) + [lists_dir]}
+    age = lists.stamp_age(marks, lists_dir, time.time())
     with without_source(module, source) as options:
+        # A suite apt never fetched decides it, and is seen without building apt's cache.
+        _rc, out, _err = module.run_command(
+            ["apt-get", "update", "--print-uris", "-q"] + options, environ_update=ENVIRON
+        )
+        names = set(os.listdir(lists_dir)) if os.path.isdir(lists_dir) else set()
+        unfetched = lists.never_fetched(lists.release_files(out), names)
+        if unfetched:
+            return lists.Lists(unfetched, [], age)
         every, released = targets("--no-release-info", *options), targets(*options)
     if every is None or released is None:
         return None
@@ -270,8 +280,6 @@ def read_lists(module: AnsibleModule, source: str, lists_dir: str) -> Optional[l
         for t in released
         if any(os.path.isfile(t.filename + s) for s in lists.LIST_SUFFIXES)
     }
-    marks = {p: mtime(p) for p in list(lists.STAMPS) + [lists_dir]}
-    age = lists.stamp_age(marks, lists_dir, time.time())
     return lists.read_lists(every, released, present, source, age)
 
 

@@ -76,8 +76,8 @@ for suite in ("focal-updates", "focal-security"):
         handle.write(text)
     os.utime(base + "_InRelease", (time.time() - 2 * 86400,) * 2)
 """
-# Holds apt's lists lock (fcntl, as apt takes it) until an `apt-get update` has tried and failed
-# to take it (at most 600 s), then writes whether one did.
+# Holds apt's lists lock (fcntl, as apt takes it) until an `apt-get update` that refreshes has
+# tried and failed to take it (at most 600 s), then writes whether one did.
 LOCK_HOLDER = r"""
 import fcntl, os, time
 lock = open("/var/lib/apt/lists/lock", "a")
@@ -88,7 +88,9 @@ while not seen and time.time() < end:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as handle:
-                seen = seen or handle.read().startswith(b"apt-get\0update")
+                argv = handle.read()
+            # A refresh, not the reading of what it would fetch (--print-uris takes no lock).
+            seen = seen or argv.startswith(b"apt-get\0update") and b"--print-uris" not in argv
         except OSError:
             pass
     time.sleep(0.01)

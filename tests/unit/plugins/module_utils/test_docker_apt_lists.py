@@ -220,3 +220,32 @@ def test_a_versioned_spec_picks_the_newest_version_its_glob_matches() -> None:
     assert lists.pick_version(versions, "5:27.*", compare) == "5:27.10"
     assert lists.pick_version(versions, "5:26.9", compare) == "5:26.9"
     assert lists.pick_version(versions, "5:28.*", compare) is None
+
+
+PRINT_URIS = """\
+'http://archive.ubuntu.com/ubuntu/dists/focal/InRelease' archive.ubuntu.com_ubuntu_dists_focal_InRelease 0
+'http://archive.ubuntu.com/ubuntu/dists/focal-updates/InRelease' archive.ubuntu.com_ubuntu_dists_focal-updates_InRelease 0
+'http://archive.ubuntu.com/ubuntu/dists/focal/main/binary-amd64/Packages.xz' archive.ubuntu.com_ubuntu_dists_focal_main_binary-amd64_Packages 0
+'file:/srv/local/./InRelease' _srv_local_._InRelease 0
+"""  # noqa: E501
+
+
+def test_suites_apt_never_fetched_are_read_from_print_uris_and_the_lists_directory() -> None:
+    releases = lists.release_files(PRINT_URIS)
+    # Index files are not suites; local methods are read in place.
+    assert releases == {
+        "http://archive.ubuntu.com/ubuntu/dists/focal/": (
+            "archive.ubuntu.com_ubuntu_dists_focal_InRelease"
+        ),
+        "http://archive.ubuntu.com/ubuntu/dists/focal-updates/": (
+            "archive.ubuntu.com_ubuntu_dists_focal-updates_InRelease"
+        ),
+    }
+    # The image's lists: the release pocket only, as a Release file (no InRelease).
+    present = {"archive.ubuntu.com_ubuntu_dists_focal_Release", "lock", "partial"}
+    assert lists.never_fetched(releases, present) == [
+        "http://archive.ubuntu.com/ubuntu/dists/focal-updates/"
+    ]
+    present.add("archive.ubuntu.com_ubuntu_dists_focal-updates_InRelease")
+    assert lists.never_fetched(releases, present) == []
+    assert lists.release_files("E: something else\n") == {}
