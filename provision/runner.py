@@ -56,6 +56,8 @@ class TaskResult:
     duration: float | None = None
     message: str = ""
     diff: str = ""  # Ansible's own rendering, only in --diff runs
+    # The module's result as Ansible reported it (callers that act on a module's return values).
+    result: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ class _EventCollector:
                 duration=_float(data.get("duration")),
                 message=_message(res) if status in ("failed", "unreachable", "ignored") else "",
                 diff=diff,
+                result=dict(res),
             )
             for warning in _result_warnings(data, res, status):
                 self._warn(warning, host)

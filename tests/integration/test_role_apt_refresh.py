@@ -21,11 +21,8 @@ Needs the test bed (``python -m testbed up``).
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ from typing import Any
 import pytest
 
 from provision.paths import data_paths
-from provision.runner import RunResult, run_playbook
+from provision.runner import RunResult, TaskResult, run_playbook
 from tests.bed import bed_role_vars, ready_status, run_testbed
 from tests.integration.test_role_docker import Host, start
 
@@ -119,33 +116,25 @@ SCENARIOS = {
 }
 
 
-def converge(
-    host: Host, extravars: dict[str, Any], artifacts: Path
-) -> tuple[RunResult, dict[str, Any] | None]:
+def converge(host: Host, extravars: dict[str, Any]) -> tuple[RunResult, dict[str, Any] | None]:
     """One run of the site playbook; its result and docker_apt_install's result (None when it did
-    not run), read from ansible-runner's job events."""
+    not run or failed), as provision's runner reports each task."""
+    installs: list[dict[str, Any]] = []
+
+    def on_task(task: TaskResult) -> None:
+        if task.task.endswith(INSTALL_TASK) and task.status in ("ok", "changed"):
+            installs.append(dict(task.result))
+
     paths = data_paths()
-    kept = tempfile.tempdir
-    tempfile.tempdir = str(artifacts)  # where run_playbook keeps its private data dir
-    try:
-        result = run_playbook(
-            paths=paths,
-            playbook=paths.site_playbook,
-            inventory=host.inventory,
-            extravars=extravars,
-            keep_artifacts=True,
-        )
-    finally:
-        tempfile.tempdir = kept
-    install = None
-    for path in sorted(artifacts.glob("provision-ansible-*/artifacts/*/job_events/*.json")):
-        event = json.loads(path.read_text(encoding="utf-8"))
-        data = event.get("event_data") or {}
-        if event.get("event") == "runner_on_ok" and data.get("task") == INSTALL_TASK:
-            install = data["res"]
-    for path in artifacts.glob("provision-ansible-*"):
-        shutil.rmtree(path)
-    return result, install
+    result = run_playbook(
+        paths=paths,
+        playbook=paths.site_playbook,
+        inventory=host.inventory,
+        extravars=extravars,
+        on_task=on_task,
+    )
+    assert len(installs) <= 1
+    return result, (installs[0] if installs else None)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +161,6 @@ def test_the_refresh_reads_no_more_than_the_install_needs(
     scenario: str,
     host: Host,
     bed_vars: dict[str, Any],
-    tmp_path: Path,
 ) -> None:
     prepare, expected, reason, retried, hold_lock = SCENARIOS[scenario]
     host.put("/root/behind.py", BEHIND.encode())
@@ -185,7 +173,7 @@ def test_the_refresh_reads_no_more_than_the_install_needs(
             "for i in $(seq 100); do test -e /run/nr-lock-held && exit 0; sleep 0.1; done; exit 1"
         )
 
-    first, install = converge(host, bed_vars, tmp_path)
+    first, install = converge(host, bed_vars)
 
     failures = "; ".join(f"{f.task}: {f.message}" for f in first.failures)
     assert first.status == "successful", failures or first.error_lines
@@ -215,7 +203,7 @@ def test_the_refresh_reads_no_more_than_the_install_needs(
         version = host.sh("dpkg-query -W -f '${Version}' libseccomp2")
         host.sh(f"dpkg --compare-versions {shlex.quote(version)} ge 2.5.0")
 
-    again, install = converge(host, bed_vars, tmp_path)
+    again, install = converge(host, bed_vars)
     assert again.status == "successful"
     assert again.changed == 0
     assert install is None
@@ -230,7 +218,7 @@ def test_a_docker_version_glob_installs_the_newest_match_and_holds_it(
     started = start(f"nr-version-{os.getpid() % 100000}", tmp_path)
     engine = "docker-ce docker-ce-cli"
     try:
-        none, install = converge(started, {**bed_vars, "docker_version": "5:99.*"}, tmp_path)
+        none, install = converge(started, {**bed_vars, "docker_version": "5:99.*"})
         assert none.status == "failed"
         assert install is None
         messages = " ".join(f.message for f in none.failures)
@@ -238,7 +226,7 @@ def test_a_docker_version_glob_installs_the_newest_match_and_holds_it(
         states = started.sh(f"dpkg-query -W -f '${{db:Status-Status}} ' {engine} || true")
         assert set(states.split()) <= {"not-installed"}
 
-        pinned, install = converge(started, {**bed_vars, "docker_version": "5:*"}, tmp_path)
+        pinned, install = converge(started, {**bed_vars, "docker_version": "5:*"})
         assert pinned.status == "successful", [f.message for f in pinned.failures]
         assert install is not None
         offered = started.sh("apt-cache madison docker-ce | cut -d'|' -f2 | tr -d ' ' | head -1")
@@ -252,11 +240,11 @@ def test_a_docker_version_glob_installs_the_newest_match_and_holds_it(
             "hold",
         ]
 
-        again, install = converge(started, {**bed_vars, "docker_version": "5:*"}, tmp_path)
+        again, install = converge(started, {**bed_vars, "docker_version": "5:*"})
         assert again.status == "successful"
         assert again.changed == 0
 
-        released, _ = converge(started, bed_vars, tmp_path)
+        released, _ = converge(started, bed_vars)
         assert released.status == "successful"
         assert released.changed >= 1
         assert "hold" not in started.sh(f"dpkg --get-selections {engine}")
