@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -74,9 +74,14 @@ class Lines:
     """A running child whose stdout is read line by line as it arrives (see :func:`stream`)."""
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], stdout: IO[bytes], stderr: IO[bytes]
+        self,
+        popen: subprocess.Popen[bytes],
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        grace: float = 0.0,
     ) -> None:
         self._popen = popen
+        self._grace = grace
         self._stdout = stdout
         self._stderr = stderr
         self._fd = stdout.fileno()
@@ -84,6 +89,10 @@ class Lines:
         self._selector.register(stdout, selectors.EVENT_READ)
         self._buffer = b""
         self._ended = False
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
 
     def readline(self, *, deadline: float) -> str | None:
         """The next line without its newline, or None once stdout has ended; raises
@@ -111,6 +120,10 @@ class Lines:
         return code, self._stderr.read().decode("utf-8", errors="replace")
 
     def close(self) -> None:
+        if self._popen.poll() is None and self._grace > 0:
+            self._popen.terminate()  # the child may undo what it started on a host
+            with suppress(subprocess.TimeoutExpired):
+                self._popen.wait(timeout=self._grace)
         if self._popen.poll() is None:
             self._popen.kill()
             self._popen.wait()
@@ -126,11 +139,13 @@ def stream(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     input_text: str = "",
+    grace: float = 0.0,
 ) -> Iterator[Lines]:
     """Start ``argv`` with ``input_text`` on its stdin and yield its stdout as :class:`Lines`.
 
     stderr goes to a file (a chatty child never blocks on a full pipe); the child is killed
-    if it still runs when the block ends (an error, Ctrl-C). ``env`` as for :func:`run`.
+    if it still runs when the block ends (an error, Ctrl-C), after ``grace`` seconds of SIGTERM
+    when that is not 0. ``env`` as for :func:`run`.
     """
     line = shlex.join(argv)
     log.info("$ %s", line)
@@ -150,7 +165,7 @@ def stream(
     stdin, stdout = popen.stdin, popen.stdout
     if stdin is None or stdout is None:  # pragma: no cover - both are pipes
         raise RuntimeError("subprocess.Popen opened no pipes")
-    lines = Lines(popen, stdout, stderr)
+    lines = Lines(popen, stdout, stderr, grace)
     try:
         try:
             with stdin:

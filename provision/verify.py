@@ -36,6 +36,8 @@ from provision.paths import DataPaths, checks_dir
 from provision.runner import ansible_env
 
 WALKTHROUGH_STEPS: Final = ("pull", "images", "ps", "run -d", "exec", "logs", "stop", "rm", "rmi")
+# Seconds an interrupted walkthrough has to remove what it started on a host.
+CLEANUP_GRACE: Final = 30.0
 # Bounds per host: ssh alone gives up connecting after 10 s (testinfra's ConnectTimeout), but
 # not on a command that hangs; the walkthrough pulls an image and runs a container.
 PROBE_HOST_TIMEOUT_S: Final = 120.0
@@ -294,7 +296,11 @@ def run_child(
     env.update(ansible_env(paths))
     argv = [sys.executable, "-m", "provision.walkthrough"]
     host = str(request["hosts"][0]) if request["hosts"] else "?"
-    with proc.stream(argv=argv, env=env, input_text=json.dumps(request)) as child:
+    # On Ctrl-C or a timeout the child gets SIGTERM and time to remove the container and the
+    # image its walkthrough started (provision/walkthrough.py) before it is killed.
+    with proc.stream(
+        argv=argv, env=env, input_text=json.dumps(request), grace=CLEANUP_GRACE
+    ) as child:
         deadline = time.monotonic() + per_host
         while True:
             try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -104,7 +105,7 @@ def _walk_one_host(host_name: str, host: Any, *, user: str | None, image: str, e
         ("rm", ["rm", name], check_ok),
         ("rmi", ["rmi", image], check_ok),
     ]
-    failed = False
+    failed, completed = False, False
     try:
         for step, args, check in steps:
             shown = docker.shown(args)
@@ -134,10 +135,22 @@ def _walk_one_host(host_name: str, host: Any, *, user: str | None, image: str, e
                 )
                 failed = bool(problem)
             emit({"step": asdict(result)})
+        completed = not failed
     finally:
-        if failed:
-            docker.run(["rm", "--force", name])
+        if not completed:  # failed, or interrupted (Ctrl-C, SIGTERM, a timeout)
+            _undo(docker, name, None if existed else image)
     return True
+
+
+def _undo(docker: _Docker, name: str, pulled: str | None) -> None:
+    """Remove the walkthrough's container, and the image when the walkthrough pulled it, so an
+    unfinished walkthrough leaves the host as it found it; a second Ctrl-C does not cut this
+    short (the parent allows verify.CLEANUP_GRACE seconds, then kills)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    docker.run(["rm", "--force", name])
+    if pulled is not None:
+        docker.run(["image", "rm", "--force", pulled])
 
 
 def _reachable(host: Any) -> str | None:
@@ -183,6 +196,9 @@ def run(request: Mapping[str, Any], emit: Emit) -> None:
 
 
 def _main() -> int:
+    # provision ends an unfinished walkthrough with SIGTERM: unwind as for Ctrl-C, through the
+    # cleanup in _walk_one_host.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     request = json.load(sys.stdin)
     events: TextIO = sys.stdout
     sys.stdout = sys.stderr  # stdout carries the events only

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +239,46 @@ def test_verify_passes_with_the_walkthrough(focal: BedHost, role_vars: Path, wor
     assert [s["name"] for s in steps] == list(WALKTHROUGH_STEPS)
     assert all(s["outcome"] == "passed" for s in steps), steps
     assert all(s["host"] == focal.name for s in steps)
+
+
+def test_an_interrupted_verify_leaves_no_container_and_no_image(
+    focal: BedHost, role_vars: Path, workdir: Path
+) -> None:
+    """Ctrl-C while the walkthrough's container runs: provision exits 130, and the host has
+    neither the container nor the image the walkthrough pulled."""
+    image = ChecksSettings().walkthrough_image
+    assert focal.ssh(f"docker image rm --force {image} >/dev/null 2>&1; true").returncode == 0
+    argv = [*provision_argv(), "verify", "-i", str(focal.inventory), "-e", f"@{role_vars}"]
+    run = subprocess.Popen(  # its own process group, as a terminal's foreground job is
+        argv,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    watchdog = threading.Timer(600, run.kill)  # a hung verify fails the test, not the suite
+    watchdog.start()
+    try:
+        assert run.stdout is not None
+        seen = []
+        for line in run.stdout:
+            seen.append(line)
+            if line.split()[:1] == ["PASS"] and " run -d " in line:
+                break
+        assert seen, "verify printed nothing"
+        assert " run -d " in seen[-1], "".join(seen)[-3000:]
+        running = focal.ssh("docker ps --quiet --filter name=provision-walkthrough")
+        assert running.stdout.strip(), "the walkthrough's container should run now"
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        rest, _ = run.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+    assert run.returncode == 130, "".join(seen) + rest
+    left = focal.ssh("docker ps --all --quiet --filter name=provision-walkthrough")
+    assert left.returncode == 0
+    assert left.stdout.strip() == ""
+    assert focal.ssh(f"docker image inspect {image}").returncode != 0
 
 
 def test_verify_leaves_the_process_environment_alone(focal: BedHost) -> None:

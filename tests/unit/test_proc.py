@@ -53,3 +53,28 @@ def test_a_missing_program_is_a_prerequisite_error(tmp_path: Path) -> None:
         proc.stream(argv=[str(tmp_path / "missing")]),
     ):
         pass
+
+
+# Says it is ready, then sleeps; on SIGTERM it writes a file (its cleanup) and exits.
+TERMINABLE = """
+import signal, sys, time
+def cleanup(*_):
+    open(sys.argv[1], "w").write("cleaned")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, cleanup)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(("grace", "cleaned"), [(10.0, True), (0.0, False)])
+def test_a_child_left_running_gets_its_grace_before_the_kill(
+    tmp_path: Path, grace: float, cleaned: bool
+) -> None:
+    done = tmp_path / "cleaned"
+    argv = [sys.executable, "-c", TERMINABLE, str(done)]
+    with proc.stream(argv=argv, grace=grace) as child:
+        assert child.readline(deadline=time.monotonic() + 30) == "ready"
+        pid = child.pid
+    assert done.exists() is cleaned
+    assert not Path(f"/proc/{pid}").exists()  # ended (and reaped) when the block ended
