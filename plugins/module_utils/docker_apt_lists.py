@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 # apt-get indextargets --format: one line per index target.
@@ -16,6 +17,7 @@ LIST_SUFFIXES = ("", ".gz", ".xz", ".lz4", ".zst", ".bz2", ".lzma")
 # Marks of apt's last full refresh, newest evidence first (apt's periodic stamps; the lists
 # directory's own mtime when no stamp exists).
 STAMPS = ("/var/lib/apt/periodic/update-success-stamp", "/var/lib/apt/periodic/update-stamp")
+CANDIDATE = re.compile(r"^\s*Candidate: (?!\(none\))", re.MULTILINE)
 LOCK_ERRORS = ("Could not get lock", "Unable to lock directory", "Unable to acquire the dpkg")
 
 
@@ -93,9 +95,9 @@ def installed_by(output: str) -> List[str]:
     return found
 
 
-def no_candidate(policy: str) -> bool:
-    """`apt-cache policy PACKAGE` (LC_ALL=C) says apt has nothing to install."""
-    return "Candidate:" not in policy or "Candidate: (none)" in policy
+def has_candidate(policy: str) -> bool:
+    """`apt-cache policy PACKAGE` (LC_ALL=C) names a version apt would install."""
+    return bool(CANDIDATE.search(policy))
 
 
 def split_spec(spec: str) -> Tuple[str, Optional[str]]:

@@ -11,9 +11,14 @@ import os
 import pwd
 import stat
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-Data = Dict[str, Any]
+from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
+    Data,
+    after_install_plan,
+    default_users,
+)
+
 MAX_FILE_BYTES = 1 << 20
 UNIT_PROPERTIES = "LoadState,UnitFileState,ActiveState,SubState,ActiveEnterTimestampMonotonic"
 
@@ -112,3 +117,18 @@ def read_service_side(module: Any, want: Data, paths: Data, rules: Data) -> Data
         "users": known,
         "group": group,
     }
+
+
+def with_default_users(want: Data, login_hint: Optional[str]) -> Data:
+    """WANT with docker_users' default (null) resolved on the host: docker_plan.default_users of
+    LOGIN_HINT (ansible_user) or the user sudo names."""
+    if want.get("users") is not None:
+        return want
+    return dict(want, users=default_users(login_hint, login_user()))
+
+
+def read_after_install(module: Any, want: Data, paths: Data, rules: Data) -> Data:
+    """What the packages' maintainer scripts left (they start units and create the group), and
+    the plan of the service and users steps after them: {"host": ..., "plan": ...}."""
+    host = read_service_side(module, want, paths, rules)
+    return {"host": host, "plan": after_install_plan(host, want)}

@@ -187,14 +187,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils import docker_apt_lists as lists
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
-    login_user,
-    read_service_side,
+    read_after_install,
+    with_default_users,
 )
-from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
-    Data,
-    after_install_plan,
-    default_users,
-)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import Data
 
 ENVIRON = {"LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive", "DEBIAN_PRIORITY": "critical"}
 FETCH_TRIES = 5
@@ -248,7 +244,7 @@ def without_source(module: AnsibleModule, source: str) -> Iterator[List[str]]:
         return
     with tempfile.TemporaryDirectory(prefix="provision-apt-") as staged:
         for name in os.listdir(parts):
-            if os.path.join(parts, name) != os.path.join(parts, os.path.basename(source)):
+            if name != os.path.basename(source):
                 os.symlink(os.path.join(parts, name), os.path.join(staged, name))
         yield ["-o", "Dir::Etc::sourceparts=" + staged]
 
@@ -375,7 +371,7 @@ def failure(apt: Apt, p: Data, output: str) -> str:
     _rc, policy, _err = apt.module.run_command(
         ["apt-cache", "policy", p["engine_package"]], environ_update=ENVIRON
     )
-    if lists.no_candidate(policy):
+    if not lists.has_candidate(policy):
         repo = p["repository"] or {}
         found = "apt finds no %s in %s (suite %s, component %s, architecture %s)." % (
             p["engine_package"],
@@ -392,17 +388,12 @@ def after_install(apt: Apt, spec: Data, sock: str) -> Data:
     """What the maintainer scripts left (docker_host_facts' after-install reading), and whether
     dockerd answers already."""
     started, module = time.monotonic(), apt.module
-    want, paths, rules = spec["want"], spec["paths"], spec["rules"]
-    if want.get("users") is None:
-        want["users"] = default_users(spec.get("login_user"), login_user())
-    host = read_service_side(module, want, paths, rules)
-    active = (host["units"].get("docker") or {}).get("active") == "active"
+    want = with_default_users(spec["want"], spec.get("login_user"))
+    reading = read_after_install(module, want, spec["paths"], spec["rules"])
+    active = (reading["host"]["units"].get("docker") or {}).get("active") == "active"
     answers = active and not module.check_mode and docker_engine.ping(sock)
     apt.seconds["after"] = round(time.monotonic() - started, 3)
-    return {
-        "after_install": {"host": host, "plan": after_install_plan(host, want)},
-        "engine_answers": answers,
-    }
+    return {"after_install": reading, "engine_answers": answers}
 
 
 ARGUMENTS: Data = {

@@ -89,15 +89,20 @@ from typing import Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
+from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_lists import (
+    has_candidate,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
     normalize_uri,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
     login_user,
     path_state,
+    read_after_install,
     read_bytes,
     read_service_side,
     text_file,
+    with_default_users,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
     OpenPGPError,
@@ -106,13 +111,9 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
     Data,
-    after_install_plan,
-    default_users,
     make_plan,
     resolve,
 )
-
-CANDIDATE = re.compile(r"^\s*Candidate: (?!\(none\))", re.MULTILINE)
 
 
 def os_release() -> Dict[str, str]:
@@ -169,7 +170,7 @@ def candidate(module: AnsibleModule, name: str) -> Optional[bool]:
     rc, out, _err = module.run_command(
         ["apt-cache", "policy", name], environ_update={"LC_ALL": "C"}
     )
-    return bool(CANDIDATE.search(out)) if rc == 0 else None
+    return has_candidate(out) if rc == 0 else None
 
 
 def key_file(path: str) -> Data:
@@ -308,12 +309,10 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    want, paths, rules = module.params["want"], module.params["paths"], module.params["rules"]
-    if want.get("users") is None:
-        want["users"] = default_users(module.params["login_user"], login_user())
+    paths, rules = module.params["paths"], module.params["rules"]
+    want = with_default_users(module.params["want"], module.params["login_user"])
     if module.params["scope"] == "after_install":
-        host = read_service_side(module, want, paths, rules)
-        module.exit_json(changed=False, host=host, plan=after_install_plan(host, want))
+        module.exit_json(changed=False, **read_after_install(module, want, paths, rules))
     host = read_host(module, want, paths, rules)
     host["check_mode"] = module.check_mode  # what the install can ask apt (its candidate)
     plan = make_plan(host, want, paths, rules)

@@ -104,10 +104,10 @@ def test_what_apt_installed_is_read_from_its_output() -> None:
     assert lists.installed_by("0 upgraded, 0 newly installed, 0 to remove\n") == []
 
 
-def test_no_candidate_is_read_from_apt_cache_policy() -> None:
-    assert lists.no_candidate("docker-ce:\n  Installed: (none)\n  Candidate: (none)\n")
-    assert lists.no_candidate("N: Unable to locate package docker-ce\n")
-    assert not lists.no_candidate("docker-ce:\n  Installed: (none)\n  Candidate: 5:27.5.1-1\n")
+def test_the_candidate_is_read_from_apt_cache_policy() -> None:
+    assert not lists.has_candidate("docker-ce:\n  Installed: (none)\n  Candidate: (none)\n")
+    assert not lists.has_candidate("N: Unable to locate package docker-ce\n")
+    assert lists.has_candidate("docker-ce:\n  Installed: (none)\n  Candidate: 5:27.5.1-1\n")
 
 
 def test_current_lists_allow_the_narrow_refresh() -> None:
