@@ -2,7 +2,7 @@
 VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup up test lint testbed bench ee
+.PHONY: setup up test lint testbed bench ee collection
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,3 +34,7 @@ bench: setup
 EE_TAG ?= provision-hosts-ee:latest
 ee: setup
 	scripts/ee build --tag $(EE_TAG) $(EE_ARGS)
+
+# The collection's release tarball (README at its root, as Galaxy imports it) into dist/.
+collection: setup
+	python scripts/collection dist

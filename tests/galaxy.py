@@ -1,5 +1,5 @@
 """What the tests share to build the collection and install it the way ops teams and AWX do:
-``ansible-galaxy collection build``, then ``ansible-galaxy collection install -r
+the release tarball (scripts/collection), then ``ansible-galaxy collection install -r
 requirements.yml`` into a collections path of its own."""
 
 from __future__ import annotations
@@ -78,15 +78,25 @@ def run(
 
 
 def build(output_dir: Path) -> Path:
-    """``ansible-galaxy collection build`` of the checkout; the tarball's path."""
+    """The release tarball of the checkout (scripts/collection: ansible-galaxy's build, with the
+    collection's README at its root); its path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    run([sys.executable, REPO / "scripts" / "collection", output_dir], cwd=output_dir)
+    version = galaxy_metadata()["version"]
+    tarball = output_dir / f"{NAMESPACE}-{NAME}-{version}.tar.gz"
+    assert tarball.is_file(), f"scripts/collection did not write {tarball}"
+    return tarball
+
+
+def build_plain(output_dir: Path) -> Path:
+    """``ansible-galaxy collection build`` of the checkout as it stands (what a git install
+    builds: no collection README at the root); the tarball's path."""
     output_dir.mkdir(parents=True, exist_ok=True)
     run(
         [BIN / "ansible-galaxy", "collection", "build", "--output-path", output_dir, REPO],
         cwd=output_dir,
     )
-    version = galaxy_metadata()["version"]
-    tarball = output_dir / f"{NAMESPACE}-{NAME}-{version}.tar.gz"
-    assert tarball.is_file(), f"ansible-galaxy did not write {tarball}"
+    (tarball,) = output_dir.glob(f"{NAMESPACE}-{NAME}-*.tar.gz")
     return tarball
 
 

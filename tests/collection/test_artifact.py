@@ -1,6 +1,6 @@
 """The built artifact is exactly the collection: galaxy.yml's build_ignore leaves out the Python
 package, its tests, the test bed, benchmarks, docs and tooling, and keeps every file of the
-collection's own parts."""
+collection's own parts; the collection's README (not provision's) stands at its root."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ COLLECTION_PARTS = (
     "plugins",
     "roles",
 )
-# What ansible-galaxy writes into every artifact.
+# What ansible-galaxy writes into every artifact, and the README scripts/collection puts there.
 GENERATED = {"MANIFEST.json", "FILES.json"}
+README = "README.md"
+README_SOURCE = galaxy.REPO / "docs" / "COLLECTION_README.md"
 # What must never ship (a sample of the project around the collection).
 PROJECT_ONLY = (
     "provision",
@@ -36,7 +38,6 @@ PROJECT_ONLY = (
     "execution-environment.yml",
     "ansible.cfg",
     "Vagrantfile",
-    "README.md",
     "galaxy.yml",
 )
 
@@ -62,14 +63,25 @@ def checkout_files() -> set[str]:
 def test_artifact_holds_exactly_the_collection(tarball: Path) -> None:
     files = artifact_files(tarball)
     expected = checkout_files()
-    assert files >= GENERATED
-    assert files - GENERATED == expected, (
-        f"in the artifact but not the collection: {sorted(files - GENERATED - expected)}; "
+    assert files >= GENERATED | {README}
+    assert files - GENERATED - {README} == expected, (
+        f"in the artifact but not the collection: {sorted(files - GENERATED - {README} - expected)}; "
         f"in the collection but not the artifact: {sorted(expected - files)}"
     )
     tops = {name.split("/", 1)[0] for name in files}
-    assert tops == set(COLLECTION_PARTS) | GENERATED
+    assert tops == set(COLLECTION_PARTS) | GENERATED | {README}
     assert not tops & set(PROJECT_ONLY)
+
+
+def test_readme_at_the_root_is_the_collections(tarball: Path) -> None:
+    with tarfile.open(tarball) as archive:
+        member = archive.extractfile(README)
+        assert member is not None
+        shipped = member.read().decode("utf-8")
+    assert shipped == README_SOURCE.read_text(encoding="utf-8")
+    # Not provision's README (its first lines are the project's two commands).
+    assert "make test" not in shipped
+    assert "provision.hosts.docker" in shipped
 
 
 def test_manifest_describes_the_collection(tarball: Path) -> None:
@@ -84,5 +96,11 @@ def test_manifest_describes_the_collection(tarball: Path) -> None:
         metadata["version"],
     )
     assert info["license"] == ["MIT"]
-    assert info["readme"] == "roles/docker/README.md"
+    assert info["readme"] == README
+    # What Galaxy's UI links to.
+    for key in ("repository", "documentation", "issues"):
+        assert info[key] == metadata[key], key
+        assert info[key].startswith("https://"), key
+    assert info["tags"]
+    assert info["tags"] == metadata["tags"]
     assert "MIT License" in (galaxy.REPO / "LICENSE").read_text(encoding="utf-8")
