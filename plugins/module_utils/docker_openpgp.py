@@ -2,8 +2,13 @@
 # gnupg on the host. Two readers:
 #   verified_key(data, expected) -> armored bytes   the strict one, for the repository key: exactly
 #       one ASCII-armored public-key block, nothing but whitespace around it, a matching CRC-24,
-#       exactly one primary key, and that key's fingerprint is EXPECTED. It returns the key
-#       re-armored from the packets it checked, so only what was verified is ever installed.
+#       exactly one primary key, and that key's fingerprint is EXPECTED. The block must be a
+#       transferable public key (RFC 4880 11.1, RFC 9580 10.1) and nothing else: the public
+#       primary key (tag 6), then signatures (2), user IDs (13) and user attributes (17) with
+#       their signatures, then public subkeys (14) with theirs. Any other packet (a secret key or
+#       subkey, 5 or 7, that apt's sqv would trust as a signer; trust, marker, padding, data
+#       packets) or any other order is refused. It returns the key re-armored from the packets
+#       it checked, so only what was verified is ever installed.
 #   primary_fingerprints(data) -> [fingerprint, ...]   the lenient one, for keyrings that hold
 #       many keys (an apt-key keyring such as /etc/apt/trusted.gpg, binary or armored).
 # Errors are OpenPGPError whose text completes "The key ..." ("holds 2 primary keys (...)").
@@ -16,7 +21,36 @@ import hashlib
 import re
 from typing import Iterator, List, Tuple
 
+SECRET_KEY_TAG = 5
 PUBLIC_KEY_TAG = 6
+SECRET_SUBKEY_TAG = 7
+SIGNATURE_TAG = 2
+USER_ID_TAG = 13
+USER_ATTRIBUTE_TAG = 17
+PUBLIC_SUBKEY_TAG = 14
+# Names of the packet tags (RFC 9580 5), for the messages of what is refused.
+PACKET_NAMES = {
+    0: "reserved",
+    1: "public-key encrypted session key",
+    2: "signature",
+    3: "symmetric-key encrypted session key",
+    4: "one-pass signature",
+    5: "secret-key",
+    6: "public-key",
+    7: "secret-subkey",
+    8: "compressed data",
+    9: "symmetrically encrypted data",
+    10: "marker",
+    11: "literal data",
+    12: "trust",
+    13: "user ID",
+    14: "public-subkey",
+    17: "user attribute",
+    18: "encrypted and integrity protected data",
+    19: "modification detection code",
+    20: "AEAD encrypted data",
+    21: "padding",
+}
 ARMOR_TYPE = "PUBLIC KEY BLOCK"
 _ARMOR = re.compile(rb"^-----(BEGIN|END) PGP ([A-Z0-9 ,/]+)-----[ \t\r]*$", re.MULTILINE)
 _HEADER = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*: ")
@@ -94,8 +128,17 @@ def _decode_body(lines: List[bytes]) -> bytes:
 
 def packets(data: bytes) -> Iterator[Tuple[int, bytes]]:
     """(tag, body) of each packet in binary DATA."""
+    for tag, body, _raw, _indeterminate in _packets(data):
+        yield tag, body
+
+
+def _packets(data: bytes) -> Iterator[Tuple[int, bytes, bytes, bool]]:
+    """(tag, body, the packet's bytes with its header, whether its length is indeterminate)
+    of each packet in binary DATA."""
     offset = 0
     while offset < len(data):
+        start = offset
+        indeterminate = False
         header = data[offset]
         if not header & 0x80:
             raise OpenPGPError("has data that is not an OpenPGP packet at byte %d" % offset)
@@ -116,11 +159,13 @@ def packets(data: bytes) -> Iterator[Tuple[int, bytes]]:
             size = (1, 2, 4, None)[header & 0x03]
             if size is None:
                 length, offset = len(data) - offset - 1, offset + 1
+                indeterminate = True
             else:
                 length = int.from_bytes(_slice(data, offset + 1, size), "big")
                 offset += 1 + size
-        yield tag, _slice(data, offset, length)
+        body = _slice(data, offset, length)
         offset += length
+        yield tag, body, data[start:offset], indeterminate
 
 
 def fingerprint(body: bytes) -> str:
@@ -152,7 +197,7 @@ def verified_key(data: bytes, expected: str) -> bytes:
     found, binary = _one_key(data)
     if found != expected:
         raise OpenPGPError("holds the key %s, not %s" % (found, expected))
-    return armor(binary)
+    return armor(binary)  # only the packets _one_key admitted: the key's public packets
 
 
 def armor(binary: bytes) -> bytes:
@@ -165,15 +210,55 @@ def armor(binary: bytes) -> bytes:
     return b"\n".join([begin, b""] + lines + [checksum, end]) + b"\n"
 
 
+def _packet_name(tag: int) -> str:
+    """'a secret-key packet (tag 5)', 'an unknown packet (tag 60)'."""
+    name = PACKET_NAMES.get(tag, "unknown")
+    article = "an" if name[0] in "aeioAEIO" or name == "unknown" else "a"
+    return "%s %s packet (tag %d)" % (article, name, tag)
+
+
 def _one_key(data: bytes) -> Tuple[str, bytes]:
-    binary = armored_packets(data)
-    found = list(packets(binary))
+    """(fingerprint, the binary packets admitted) of the one transferable public key in DATA:
+    the strict reading that verified_key and key_fingerprint share."""
+    found = list(_packets(armored_packets(data)))
     if found[0][0] != PUBLIC_KEY_TAG:
-        raise OpenPGPError("does not start with a public-key packet (tag %d)" % found[0][0])
-    primaries = [fingerprint(body) for tag, body in found if tag == PUBLIC_KEY_TAG]
+        raise OpenPGPError(
+            "does not start with a public-key packet (it starts with %s)"
+            % _packet_name(found[0][0])
+        )
+    primaries = [fingerprint(body) for tag, body, _raw, _ind in found if tag == PUBLIC_KEY_TAG]
     if len(primaries) != 1:
         raise OpenPGPError("holds %d primary keys (%s)" % (len(primaries), ", ".join(primaries)))
-    return primaries[0], binary
+    # The transferable public key grammar: primary key, its signatures, user IDs and user
+    # attributes each with their signatures, then public subkeys each with theirs.
+    kept = []
+    after_subkey = False
+    for index, (tag, _body, raw, indeterminate) in enumerate(found):
+        where = "as packet %d of %d" % (index + 1, len(found))
+        if indeterminate:
+            raise OpenPGPError(
+                "holds %s with an indeterminate length %s, which a public key never"
+                " uses: refused" % (_packet_name(tag), where)
+            )
+        if tag in (SECRET_KEY_TAG, SECRET_SUBKEY_TAG):
+            raise OpenPGPError(
+                "holds %s %s besides the public key %s: refused"
+                % (_packet_name(tag), where, primaries[0])
+            )
+        if tag in (USER_ID_TAG, USER_ATTRIBUTE_TAG) and after_subkey:
+            raise OpenPGPError(
+                "holds %s %s after a subkey, out of a public key's order: refused"
+                % (_packet_name(tag), where)
+            )
+        if tag == PUBLIC_SUBKEY_TAG:
+            after_subkey = True
+        elif tag not in (PUBLIC_KEY_TAG, SIGNATURE_TAG, USER_ID_TAG, USER_ATTRIBUTE_TAG):
+            raise OpenPGPError(
+                "holds %s %s, which is not part of a public key: refused"
+                % (_packet_name(tag), where)
+            )
+        kept.append(raw)
+    return primaries[0], b"".join(kept)
 
 
 def _byte(data: bytes, index: int) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.provision.hosts.plugins.modules import docker_apt_source
+from ansible_collections.provision.hosts.tests.unit.plugins import gpg_keys
 from ansible_collections.provision.hosts.tests.unit.plugins.modules.conftest import (
     attributes,
     run_module,
@@ -193,3 +194,31 @@ def test_an_unreachable_key_url_changes_nothing(
     assert result["failed"] is True
     assert result["msg"].startswith(f"Could not download the repository key from {NO_SERVER}")
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_the_pinned_key_with_another_keys_secret_packets_is_never_installed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: KeyServer
+) -> None:
+    """A download of the pinned key with an impostor's secret key spliced into its block is
+    refused; the same file already installed is not in place and is replaced by the pinned key
+    alone (keys made by gpg, ../gpg_keys.py)."""
+    keys = gpg_keys.made_keys()
+    spliced = gpg_keys.with_impostors_secret_key(keys)
+    arguments = {**args(tmp_path, server.url), "fingerprint": keys.pinned}
+    server.body = spliced
+    result = run(capsys, arguments)
+    assert result["failed"] is True
+    assert (
+        f"The key downloaded from {server.url} holds a secret-key packet (tag 5) as packet 4 of"
+        f" 8 besides the public key {keys.pinned}: refused;" in result["msg"]
+    )
+    assert "\n" not in result["msg"]
+    assert sorted(os.listdir(tmp_path)) == []
+
+    server.body = keys.pinned_asc
+    run(capsys, arguments)
+    Path(arguments["key_path"]).write_bytes(spliced)
+    result = run(capsys, arguments)
+    assert result["key_changed"] is True
+    assert result["key_found"].startswith("a file that holds a secret-key packet (tag 5)")
+    assert Path(arguments["key_path"]).read_bytes() == keys.pinned_asc

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.provision.hosts.plugins.modules import docker_host_facts
+from ansible_collections.provision.hosts.tests.unit.plugins import gpg_keys
 from ansible_collections.provision.hosts.tests.unit.plugins.docker_role import VARS
 
 DATA = Path(__file__).resolve().parents[1] / "module_utils" / "data"
@@ -104,3 +105,19 @@ def test_json_files_are_parsed_or_their_error_named(tmp_path: Path) -> None:
     bad.write_text("{debug}")
     assert docker_host_facts.text_file(str(good))["json"] == {"debug": True}
     assert "Expecting property name" in docker_host_facts.text_file(str(bad))["json_error"]
+
+
+def test_an_installed_key_with_another_keys_secret_packets_is_not_in_place(
+    tmp_path: Path,
+) -> None:
+    keys = gpg_keys.made_keys()
+    path = tmp_path / "docker.asc"
+    path.write_bytes(keys.pinned_asc)
+    assert docker_host_facts.key_file(str(path))["fingerprint"] == keys.pinned
+    path.write_bytes(gpg_keys.with_impostors_secret_key(keys))
+    found = docker_host_facts.key_file(str(path))
+    assert "fingerprint" not in found
+    assert found["problem"] == (
+        "holds a secret-key packet (tag 5) as packet 4 of 8 besides the public key"
+        f" {keys.pinned}: refused"
+    )
