@@ -32,10 +32,12 @@ def references() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def plan_for(state: str, host: dict[str, Any] | None = None) -> dict[str, Any]:
-    want = role_want(state=state)
-    reading = host if host is not None else converged_host(role_want())
-    return docker_plan.make_plan(reading, want, VARS["docker__paths"], VARS["docker__rules"])
+def plan_for(state: str) -> dict[str, Any]:
+    """The plan for STATE on a host the role converged."""
+    host = converged_host(role_want())
+    return docker_plan.make_plan(
+        host, role_want(state=state), VARS["docker__paths"], VARS["docker__rules"]
+    )
 
 
 def resolves(plan: Any, dotted: str) -> bool:
