@@ -64,7 +64,7 @@ def probe(
     child_env.update(env)
     # A re-run with unchanged inputs gets the answer it got before (probe_cache.py).
     digest = probe_cache.key(request, child_env, Path.cwd())
-    answer = probe_cache.load(digest)
+    answer = probe_cache.load(digest, request, Path.cwd())
     if answer is None:
         result = proc.run(
             argv=[sys.executable, "-m", "provision.ansible_probe"],
@@ -80,7 +80,7 @@ def probe(
             raise ProvisionError(
                 f"ansible-core could not read the inputs: {reason}", detail=result.stderr
             ) from None
-        probe_cache.save(digest, answer)
+        probe_cache.save(digest, answer, request, Path.cwd())
     if answer.get("error"):
         raise UsageError(str(answer["error"]), detail="\n".join(answer.get("warnings") or []))
     return Probe(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,19 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def unreachable_ansible_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it and from then on asking ansible-core fails: the child `python -m
+    provision.ansible_probe` finds a `provision` package first on PYTHONPATH that exits without
+    an answer (so a probe that still answers took its answer from the cache)."""
+
+    def cut_off() -> None:
+        shadow = tmp_path / "shadow" / "provision"
+        shadow.mkdir(parents=True)
+        (shadow / "__init__.py").write_text("", encoding="utf-8")
+        (shadow / "ansible_probe.py").write_text("raise SystemExit(3)\n", encoding="utf-8")
+        monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
+
+    return cut_off

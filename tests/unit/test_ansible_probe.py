@@ -4,6 +4,7 @@ test_malformed_inputs.py, through the CLI; here, what is accepted and how it arr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -116,18 +117,11 @@ def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache" / "provision" / "probe"
 
 
-def unreachable_ansible_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on, asking ansible-core fails: the child `python -m provision.ansible_probe`
-    finds a `provision` package first on PYTHONPATH that exits without an answer."""
-    shadow = tmp_path / "shadow" / "provision"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("", encoding="utf-8")
-    (shadow / "ansible_probe.py").write_text("raise SystemExit(3)\n", encoding="utf-8")
-    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
-
-
 def test_a_rerun_with_unchanged_inputs_gets_the_kept_answer(
-    tmp_path: Path, kept: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    kept: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unreachable_ansible_core: Callable[[], None],
 ) -> None:
     monkeypatch.chdir(tmp_path)  # `python -m` looks in the working directory first
     (tmp_path / "hosts").write_text("[web]\nweb1\nweb2\n", encoding="utf-8")
@@ -135,7 +129,7 @@ def test_a_rerun_with_unchanged_inputs_gets_the_kept_answer(
     items = (f"@{tmp_path / 'vars.yml'}", "note=kept")
     first = read(tmp_path, extra_vars=items, inventory="hosts", limit="web1")
     assert len(list(kept.glob("*.json"))) == 1
-    unreachable_ansible_core(tmp_path, monkeypatch)
+    unreachable_ansible_core()
     assert read(tmp_path, extra_vars=items, inventory="hosts", limit="web1") == first
     # anything else is read again, and now fails: ansible-core cannot be asked
     with pytest.raises(ProvisionError, match="ansible-core could not read the inputs"):
