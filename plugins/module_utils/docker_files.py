@@ -118,9 +118,10 @@ def put(
     """PATH holds DATA as root:root 0644, replaced atomically; True when that took (or in check
     mode would take) a change. CHECK, if given, is called with the staged file before it replaces
     PATH, and may fail the module. DIFF, a list, gets the before/after entries (the content only
-    when SHOW)."""
+    when SHOW). A symlink at PATH is replaced, never written through."""
     current = read(path)
-    if current == data:
+    # A symlink is replaced by a file of its own: chown/chmod would follow it to its target.
+    if current == data and not os.path.islink(path):
         return set_attributes(module, path, ROOT_FILE, diff)
     if diff is not None and show:
         diff.append(
@@ -147,4 +148,24 @@ def put(
             os.unlink(staged)
     # Set them again: whatever atomic_move did, the file ends with the documented attributes.
     set_attributes(module, path, ROOT_FILE)
+    return True
+
+
+def remove(module: AnsibleModule, path: str, diff: Optional[Diff] = None) -> bool:
+    """PATH gone (a symlink itself, never what it points to); True when that took (or in check
+    mode would take) a change. DIFF gets the content that goes."""
+    if not os.path.lexists(path):
+        return False
+    if diff is not None:
+        current = b"" if os.path.islink(path) else (read(path) or b"")
+        diff.append(
+            {
+                "before_header": path,
+                "after_header": "%s (removed)" % path,
+                "before": current.decode("utf-8", "replace"),
+                "after": "",
+            }
+        )
+    if not module.check_mode:
+        os.unlink(path)
     return True

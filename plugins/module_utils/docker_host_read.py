@@ -13,6 +13,7 @@ import stat
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
     Data,
     after_install_plan,
@@ -113,6 +114,7 @@ def read_service_side(module: Any, want: Data, paths: Data, rules: Data) -> Data
         "files": {
             "daemon_json": path_state(paths["daemon_json"]),
             "record": text_file(paths["record"]),
+            "users_record": text_file(paths["users_record"]),
         },
         "users": known,
         "group": group,
@@ -127,8 +129,17 @@ def with_default_users(want: Data, login_hint: Optional[str]) -> Data:
     return dict(want, users=default_users(login_hint, login_user()))
 
 
-def read_after_install(module: Any, want: Data, paths: Data, rules: Data) -> Data:
+def read_after_install(module: Any, want: Data, paths: Data, rules: Data, sock: str) -> Data:
     """What the packages' maintainer scripts left (they start units and create the group), and
-    the plan of the service and users steps after them: {"host": ..., "plan": ...}."""
+    the service and users steps by the plan's rules on that reading, given whether dockerd
+    answers on SOCK already: {"host": ..., "plan": {"service": ..., "users": ...}, "engine_answers":
+    ...}. Nothing was installed in check mode: dockerd is not asked."""
     host = read_service_side(module, want, paths, rules)
-    return {"host": host, "plan": after_install_plan(host, want)}
+    host["check_mode"] = module.check_mode
+    active = (host["units"].get("docker") or {}).get("active") == "active"
+    answers = bool(active and not module.check_mode and docker_engine.ping(sock))
+    return {
+        "host": host,
+        "plan": after_install_plan(host, want, rules, answers),
+        "engine_answers": answers,
+    }

@@ -14,6 +14,10 @@
 #   changes       anything to do at all (the role includes its steps only then)
 #   one dict per step, each with "needed": dpkg, legacy, prerequisites, repository, conflicts,
 #   daemon, packages, service, users; absent (docker_state=absent)
+#   restart       how dockerd takes this run's changes (engine_restart: the one restart rule)
+# The tasks read only these fields; after an install, docker_apt_install returns the service and
+# users steps again, by the same functions on what the maintainer scripts left
+# (after_install_plan).
 # Python 3.8: no newer syntax or library calls.
 from __future__ import annotations
 
@@ -162,6 +166,19 @@ def engine_config_stale(host: Data) -> bool:
     return int(config.get("mtime", 0)) > int(started)
 
 
+def supported_names(releases: Dict[str, Dict[str, str]]) -> str:
+    """RULES' supported releases as a sentence names them: "Ubuntu 20.04, 22.04 and Debian 12"."""
+    names = [
+        "%s %s"
+        % (
+            {"ubuntu": "Ubuntu", "debian": "Debian"}.get(d, d),
+            ", ".join(sorted(v.values(), key=lambda n: [int(x) for x in n.split(".")])),
+        )
+        for d, v in releases.items()
+    ]
+    return " and ".join(names)
+
+
 # --- preflight ----------------------------------------------------------------------------------
 
 
@@ -173,9 +190,10 @@ def preflight(host: Data, want: Data, resolved: Dict[str, str], rules: Data) -> 
         not want.get("architecture") and resolved["architecture"] not in SUPPORTED_ARCHITECTURES
     ):
         problems.append(
-            "The docker role supports Ubuntu 20.04, 22.04, 24.04, 26.04 and Debian 12, 13 on %s;"
-            " this host runs %s (%s %s) on %s (dpkg architecture %s)."
+            "The docker role supports %s on %s; this host runs %s (%s %s) on %s (dpkg"
+            " architecture %s)."
             % (
+                supported_names(rules["supported_releases"]),
                 " or ".join(SUPPORTED_ARCHITECTURES),
                 resolved["os_name"],
                 resolved["distribution"],
@@ -247,6 +265,22 @@ def dpkg_step(host: Data, apt_calls: bool) -> Data:
     }
 
 
+def rewritten(path: str, source: Data, content: str) -> Data:
+    """How a source file that keeps other repositories is written back, never wider than it may
+    be (whoever can write a source file gets root at the next apt run): root:root, its mode
+    without group/world write (and without set-id bits); a symlink edited where it points only
+    when that is a root-owned regular file under /etc/apt, else replaced by a file of its own."""
+    mode = int(str(source.get("mode") or "0644"), 8) & 0o755
+    if source.get("link") and not source.get("target_ok"):
+        return {"content": content, "dest": path, "mode": "0644", "replace_link": True}
+    return {
+        "content": content,
+        "dest": source.get("target") or path,
+        "mode": "%04o" % mode,
+        "replace_link": False,
+    }
+
+
 def legacy_step(
     host: Data, resolved: Dict[str, str], paths: Data, rules: Data
 ) -> Tuple[Data, List[str]]:
@@ -262,7 +296,7 @@ def legacy_step(
         named = any(fnmatch.fnmatch(name, p) for p in rules["legacy_source_patterns"])
         if path == paths["main_list"]:
             if entries.docker:
-                rewrite[path] = {"content": entries.without_docker, "mode": source.get("mode")}
+                rewrite[path] = rewritten(path, source, entries.without_docker)
         elif entries.other == 0 and (entries.docker or named or path == own):
             delete.append(path)
         elif entries.docker and path == own:
@@ -271,7 +305,7 @@ def legacy_step(
                 " move them to another file (the role writes its own %s)." % (path, name)
             )
         elif entries.docker:
-            rewrite[path] = {"content": entries.without_docker, "mode": source.get("mode")}
+            rewrite[path] = rewritten(path, source, entries.without_docker)
     delete += [p for p in host.get("legacy_keys") or [] if p not in delete]
     docker_keys = {rules["official_key_fingerprint"], resolved["fingerprint"]}
     apt_keys = sorted(set(host.get("apt_key_fingerprints") or []) & docker_keys)
@@ -331,8 +365,7 @@ def repository_step(
 def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engine: bool) -> Data:
     """daemon.json: the role's keys merged in (keys it owned before and no longer sets go, every
     other key stays), written only when that changes the content, and how the running engine
-    takes it: not at all (not running, or about to be replaced), reload (SIGHUP) when dockerd
-    reloads every changed key, restart otherwise."""
+    takes it (daemon_apply)."""
     files = host.get("files") or {}
     dirs = host.get("dirs") or {}
     state = files.get("daemon_json") or {}
@@ -355,24 +388,12 @@ def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engin
     dirs_ok = all(
         in_place(dirs.get(d), ROOT_DIR) for d in (paths["docker_dir"], paths["facts_dir"])
     )
-    if (
-        not changed
-        or replaced_engine
-        or not engine_active(host)
-        or want["service_state"] != "started"
-    ):
-        apply = "none"
-    elif all(k in rules["reloadable_daemon_keys"] and k in merged for k in changed):
-        # dockerd's reload applies only keys present in the file: a dropped key needs a restart
-        apply = "reload"
-    else:
-        apply = "restart"
     return {
         "needed": bool(changed) or not file_ok or not dirs_ok or not record_ok,
         "config": merged,
         "record": record,
         "changed_keys": changed,
-        "apply": apply,
+        "apply": daemon_apply(host, want, rules, changed, merged, replaced=replaced_engine),
     }
 
 
@@ -408,9 +429,8 @@ def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: 
     selections = (
         {p: "hold" for p in pinned if p not in held} if version else {p: "install" for p in held}
     )
-    refresh, why = refresh_mode(
-        docker_changed, legacy_removed, bool(install) and host.get("candidate") is not True
-    )
+    simulate, check_mode = host.get("candidate") is True, bool(host.get("check_mode"))
+    refresh, why = refresh_mode(docker_changed, legacy_removed, bool(install) and not simulate)
     return {
         "needed": bool(install or selections or docker_changed or legacy_removed),
         "install": install,
@@ -424,6 +444,14 @@ def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: 
         "refresh": refresh,
         "refresh_why": why,
         "refresh_cache": refresh != "none",
+        "apt": refresh != "none" or bool(install),
+        "allow_downgrade": bool(version),
+        # In check mode apt can simulate the install only with a docker-ce candidate (on a fresh
+        # host the source is not written yet); without one, nothing is installed, so neither
+        # is anything held.
+        "simulate": simulate,
+        "unplannable": bool(install) and check_mode and not simulate,
+        "apply_selections": not check_mode or simulate,
     }
 
 
@@ -435,9 +463,10 @@ def units_order(want: Data) -> List[str]:
     return ["docker.socket", "docker", "containerd"]
 
 
-def service_step(host: Data, want: Data) -> Data:
-    """The units not enabled/running as docker_service_enabled/_state say, and whether dockerd
-    must restart because it runs an older daemon.json than the one on disk."""
+def service_step(host: Data, want: Data, restart: Data, settle: bool) -> Data:
+    """The units not enabled/running as docker_service_enabled/_state say; RESTART
+    (engine_restart) whether and why the role restarts dockerd; SETTLE: this run installs or
+    reloads, so dockerd must prove it answers (a started unit can be crash-looping)."""
     enabled = "enabled" if want["service_enabled"] else "disabled"
     active = ("active",) if want["service_state"] == "started" else ("inactive", "failed")
     units = []
@@ -447,12 +476,21 @@ def service_step(host: Data, want: Data) -> Data:
             continue
         if unit.get("enabled") not in (enabled, "static") or unit.get("active") not in active:
             units.append(name)
-    restart = want["service_state"] == "started" and engine_config_stale(host)
+    failed = unit_state(host, "docker").get("active") == "failed"
+    prove = (
+        want["service_state"] == "started"
+        and not host.get("check_mode")  # nothing was installed or started
+        and bool(units or restart["restart"] or settle)
+    )
     return {
-        "needed": bool(units or restart),
+        "needed": bool(units or restart["restart"] or prove),
         "units": units,
-        "restart": restart,
-        "failed": unit_state(host, "docker").get("active") == "failed",
+        "restart": restart["restart"],
+        "restart_why": restart["why"],
+        # docker.service allows 3 starts a minute: a deliberate (re)start clears that limit first
+        "reset_failed": restart["restart"] or failed,
+        "prove": prove,
+        "failed": failed,
     }
 
 
@@ -464,28 +502,128 @@ def default_users(login_hint: Optional[str], login: str) -> List[str]:
     return [] if user in ("", "root") else [user]
 
 
+def recorded_users(host: Data) -> List[str]:
+    """The docker_users of the role's last run on this host (the record users.yml keeps)."""
+    record = (host.get("files") or {}).get("users_record") or {}
+    data = record.get("json")
+    users = data.get("users") if isinstance(data, dict) else None
+    return [str(u) for u in users] if isinstance(users, list) else []
+
+
 def users_step(host: Data, want: Data) -> Data:
+    """docker_users is the whole list: every listed user in the docker group; a member the role
+    was told before (the record of its last list) and is no longer listed removed; with
+    docker_users_exclusive, every member not listed removed. Other members stay. The record then
+    holds this list."""
     group = host.get("group") or {}
-    members = group.get("members") or []
-    add = [u for u in want.get("users") or [] if not group.get("exists") or u not in members]
-    return {"needed": bool(add), "add": add, "create_group": not group.get("exists")}
+    members = list(group.get("members") or []) if group.get("exists") else []
+    listed = list(dict.fromkeys(want.get("users") or []))
+    add = [u for u in listed if u not in members]
+    before = set(recorded_users(host))
+    remove = [
+        m for m in members if m not in listed and (want.get("users_exclusive") or m in before)
+    ]
+    state = (host.get("files") or {}).get("users_record") or {}
+    record = {"users": sorted(listed)}
+    record_ok = (
+        in_place(state, ROOT_FILE) and state.get("json") == record
+        if state.get("exists")
+        else not listed
+    )
+    return {
+        "needed": bool(add or remove or not record_ok),
+        "add": add,
+        "remove": remove,
+        "record": record,
+        "create_group": not group.get("exists"),
+    }
+
+
+def absent_users(host: Data) -> Data:
+    """docker_state=absent: the members the role was told last time leave the docker group (the
+    group stays, with the members the role never listed), and the record goes."""
+    group = host.get("group") or {}
+    members = list(group.get("members") or []) if group.get("exists") else []
+    before = recorded_users(host)
+    state = (host.get("files") or {}).get("users_record") or {}
+    remove = [m for m in members if m in before]
+    return {
+        "needed": bool(remove or state.get("exists")),
+        "remove": remove,
+        "forget_record": bool(state.get("exists")),
+    }
+
+
+# --- the running engine: how this run's changes reach dockerd (one rule) ------------------------
+
+
+def daemon_apply(
+    host: Data, want: Data, rules: Data, changed: List[str], config: Data, *, replaced: bool
+) -> str:
+    """How a running dockerd takes daemon.json's CHANGED keys (CONFIG: the new content): "none"
+    when nothing changed, the engine is not running, stays stopped or is about to be REPLACED
+    (it first starts with the new file); "reload" (SIGHUP, no container stops) when dockerd
+    reloads every changed key; "restart" otherwise. dockerd's reload applies only keys present
+    in the file: a key dropped from it needs a restart."""
+    if not changed or replaced or not engine_active(host) or want["service_state"] != "started":
+        return "none"
+    if all(k in rules["reloadable_daemon_keys"] and k in config for k in changed):
+        return "reload"
+    return "restart"
+
+
+def engine_restart(host: Data, want: Data, rules: Data, daemon: Data, install: List[str]) -> Data:
+    """Whether dockerd restarts in this run, by the role ("restart") or by the packages
+    ("by_packages"), and why. The role restarts it when it runs an older daemon.json than the one
+    on disk (a run that failed after writing the file lost its restart), or when daemon.json
+    changes a key only a restart applies (DAEMON: the daemon step) and nothing is to INSTALL
+    first: after an install, the reading after it tells (maintainer scripts that restarted
+    dockerd leave nothing to do). Installing another version of the running engine's package
+    restarts it (its maintainer scripts do)."""
+    apply, started = daemon["apply"], want["service_state"] == "started"
+    stale = started and engine_config_stale(host)
+    by_role = started and apply == "restart" and not install
+    engine = rules["engine_package"]
+    by_packages = (
+        engine in install and engine in installed(host) and engine_active(host) and started
+    )
+    if apply == "restart":
+        why = "daemon.json changes %s, and dockerd applies that only on a restart" % ", ".join(
+            daemon["changed_keys"]
+        )
+    elif stale:
+        why = "it runs an older daemon.json than the one on disk"
+    elif by_packages:
+        why = "docker_version %s installs another version of the running %s" % (
+            want.get("version") or "?",
+            engine,
+        )
+    else:
+        why = ""
+    return {
+        "restart": bool(stale or by_role),
+        "by_packages": bool(by_packages),
+        # a restart of either kind, pending in this run (also after an install that comes first)
+        "pending": bool(stale or apply == "restart" or by_packages),
+        "why": why,
+    }
 
 
 # --- the running engine: no surprise restart, no silent removal ------------------------------
 
 
-def engine_rules(plan: Data, host: Data, want: Data, rules: Data) -> Tuple[List[str], List[str]]:
-    """Problems and warnings that depend on the containers the engine runs. Sets
-    plan["needs_engine"] when such a decision is pending and host["engine"] was not read."""
-    daemon = plan["daemon"]
-    restart = daemon["apply"] == "restart" or plan["service"]["restart"]
+def engine_rules(
+    plan: Data, host: Data, want: Data, rules: Data
+) -> Tuple[List[str], List[str], bool]:
+    """Problems and warnings that depend on the containers the engine runs, and whether such a
+    decision is pending and host["engine"] was not read yet."""
+    restart = plan["restart"]
     replacing = rules["distribution_engine"] in plan["conflicts"]["remove"] and engine_active(host)
-    if not (restart or replacing):
-        return [], []
+    if not (restart["pending"] or replacing):
+        return [], [], False
     engine = host.get("engine")
     if engine is None:
-        plan["needs_engine"] = True
-        return [], []
+        return [], [], True
     containers = engine.get("containers")
     problems, warned = [], []
     if replacing:
@@ -516,13 +654,8 @@ def engine_rules(plan: Data, host: Data, want: Data, rules: Data) -> Tuple[List[
                 " container(s) stop: %s."
                 % (rules["distribution_engine"], len(containers), ", ".join(containers))
             )
-        return problems, warned
-    why = (
-        "daemon.json changes %s, and dockerd applies that only on a restart"
-        % ", ".join(daemon["changed_keys"])
-        if daemon["apply"] == "restart"
-        else "it runs an older daemon.json than the one on disk"
-    )
+        return problems, warned, False
+    why = restart["why"]
     if containers is None:
         warned.append(
             "dockerd must restart (%s); it does not answer (%s), so the role restarts"
@@ -542,7 +675,7 @@ def engine_rules(plan: Data, host: Data, want: Data, rules: Data) -> Tuple[List[
                 " anyway (containers with a restart policy start again)."
                 % (why, len(containers), ", ".join(containers))
             )
-    return problems, warned
+    return problems, warned, False
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -554,7 +687,8 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     warned = warnings(resolved, rules)
     legacy, legacy_problems = legacy_step(host, resolved, paths, rules)
     problems += legacy_problems
-    plan: Data = {"resolved": resolved, "legacy": legacy, "needs_engine": False}
+    plan: Data = {"resolved": resolved, "legacy": legacy}
+    needs_engine = False
     steps: Tuple[str, ...]
     if want["state"] == "absent":
         plan["absent"] = absent_step(host, want, paths, rules)
@@ -576,9 +710,13 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         plan["packages"] = packages_step(
             host, want, plan["repository"]["refresh_cache"], legacy["needed"]
         )
-        plan["service"] = service_step(host, want)
+        install = plan["packages"]["install"]
+        restart = engine_restart(host, want, rules, plan["daemon"], install)
+        settle = bool(install) or plan["daemon"]["apply"] == "reload"
+        plan["service"] = service_step(host, want, restart, settle)
+        plan["restart"] = restart
         plan["users"] = users_step(host, want)
-        engine_problems, engine_warnings = engine_rules(plan, host, want, rules)
+        engine_problems, engine_warnings, needs_engine = engine_rules(plan, host, want, rules)
         problems += engine_problems
         warned += engine_warnings
         apt_calls = any(plan[s]["needed"] for s in ("prerequisites", "conflicts", "packages"))
@@ -590,7 +728,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     plan["needs"] = [
         name
         for name, wanted in (
-            ("engine", plan.pop("needs_engine")),
+            ("engine", needs_engine),
             ("candidate", bool((plan.get("packages") or {}).get("reads_candidate"))),
             ("dpkg_audit", plan["dpkg"]["apt_calls"] and not plan["dpkg"]["journal"]),
         )
@@ -599,10 +737,16 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     return plan
 
 
-def after_install_plan(host: Data, want: Data) -> Data:
-    """What is left for the service and users steps once the packages' maintainer scripts have
-    run (they start the units and create the docker group)."""
-    return {"service": service_step(host, want), "users": users_step(host, want)}
+def after_install_plan(host: Data, want: Data, rules: Data, answered: bool) -> Data:
+    """The service and users steps once the packages' maintainer scripts have run (they start the
+    units and create the docker group), by the same rules on that reading; ANSWERED: dockerd
+    answers on its socket already (else it must prove it does)."""
+    nothing = {"apply": "none", "changed_keys": []}
+    restart = engine_restart(host, want, rules, nothing, [])
+    return {
+        "service": service_step(host, want, restart, settle=not answered),
+        "users": users_step(host, want),
+    }
 
 
 def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
@@ -624,24 +768,34 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         if (state or {}).get("exists")
     ]
     state = files.get("daemon_json") or {}
-    daemon = {"action": "keep", "config": {}}
+    current = state.get("json") if state.get("exists") else None
+    # "keep": what is there stays, exactly
+    daemon = {"action": "keep", "config": current if isinstance(current, dict) else {}}
     record = files.get("record") or {}
-    if state.get("exists") and isinstance(state.get("json"), dict) and record.get("exists"):
+    if isinstance(current, dict) and record.get("exists"):
         owned = set(record_keys(host))
         remaining = {k: v for k, v in state["json"].items() if k not in owned}
         if not remaining:
             daemon = {"action": "delete", "config": {}}
         elif remaining != state["json"]:
             daemon = {"action": "write", "config": remaining}
+    daemon["needed"] = daemon["action"] != "keep" or bool(record.get("exists"))
     data = list(host.get("data_dirs") or []) if purge else []
+    users = absent_users(host)
     return {
         "needed": bool(
-            remove or existing or daemon["action"] != "keep" or record.get("exists") or data
+            remove
+            or existing
+            or daemon["action"] != "keep"
+            or record.get("exists")
+            or data
+            or users["needed"]
         ),
         "packages": remove,
         "files": existing,
         "daemon": daemon,
         "forget_record": bool(record.get("exists")),
+        "users": users,
         "data_dirs": data,
     }
 

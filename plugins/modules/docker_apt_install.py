@@ -385,14 +385,13 @@ def failure(apt: Apt, p: Data, output: str) -> str:
 
 
 def after_install(apt: Apt, spec: Data, sock: str) -> Data:
-    """What the maintainer scripts left (docker_host_facts' after-install reading), and whether
-    dockerd answers already."""
+    """What the maintainer scripts left, whether dockerd answers already, and the service and
+    users steps that follow (docker_host_read.read_after_install)."""
     started, module = time.monotonic(), apt.module
     want = with_default_users(spec["want"], spec.get("login_user"))
-    reading = read_after_install(module, want, spec["paths"], spec["rules"])
-    active = (reading["host"]["units"].get("docker") or {}).get("active") == "active"
-    answers = active and not module.check_mode and docker_engine.ping(sock)
+    reading = read_after_install(module, want, spec["paths"], spec["rules"], sock)
     apt.seconds["after"] = round(time.monotonic() - started, 3)
+    answers = reading.pop("engine_answers")
     return {"after_install": reading, "engine_answers": answers}
 
 

@@ -21,8 +21,12 @@ description:
   (dockerd reloads the keys it can without stopping containers) and records the file's
   modification time in the record (C(reloaded_mtime_ns)), so that the role knows the engine runs
   this file although it started before it.
+- With O(state=absent) (the role's C(docker_state=absent)), O(config) is what stays in
+  daemon.json once the role's keys are taken out. It is written as above when it holds anything,
+  the file is removed when it is empty, left as it is when it already holds exactly that; the record
+  is removed. Nothing is reloaded and no directory is created.
 - Returns a C(diff) of daemon.json before and after, and of owner/mode changes.
-- In check mode it writes and reloads nothing.
+- In check mode it writes, removes and reloads nothing.
 options:
   path:
     description: daemon.json.
@@ -37,9 +41,16 @@ options:
     type: path
     required: true
   record:
-    description: The record's content (C(daemon_keys)); the module adds C(reloaded_mtime_ns).
+    description:
+    - The record's content (C(daemon_keys)); the module adds C(reloaded_mtime_ns).
+    - Required with O(state=present).
     type: dict
-    required: true
+  state:
+    description: C(present) writes both files; C(absent) takes the role's keys out (see above).
+    type: str
+    choices: [present, absent]
+    default: present
+    version_added: 0.2.0
   reload:
     description: Reload O(unit) (SIGHUP to its main process) when daemon.json changed.
     type: bool
@@ -89,6 +100,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_files impor
     ensure_dir,
     put,
     read,
+    remove,
     set_attributes,
 )
 
@@ -126,33 +138,66 @@ def validate(module: AnsibleModule, staged: str) -> None:
         )
 
 
+def changed_keys(before: Any, config: Dict[str, Any]) -> List[str]:
+    old = before if isinstance(before, dict) else {}
+    return sorted(
+        k for k in set(old) | set(config) if old.get(k, _MISSING) != config.get(k, _MISSING)
+    )
+
+
+def take_out(module: AnsibleModule, diff: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """state=absent: daemon.json holds only what is not the role's (or goes), the record goes."""
+    p = module.params
+    before = current_json(p["path"])
+    if not p["config"]:
+        daemon_changed = remove(module, p["path"], diff)
+    elif before == p["config"]:
+        daemon_changed = False  # none of the role's keys in it: not the role's file any more
+    else:
+        daemon_changed = put(
+            module, p["path"], to_json(p["config"]), check=lambda f: validate(module, f), diff=diff
+        )
+    record_changed = remove(module, p["record_path"], diff)
+    return {
+        "changed": daemon_changed or record_changed,
+        "daemon_json_changed": daemon_changed,
+        "changed_keys": changed_keys(before, p["config"]) if daemon_changed else [],
+        "reloaded": False,
+        "diff": diff,
+    }
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
             "config": {"type": "dict", "required": True},
             "record_path": {"type": "path", "required": True},
-            "record": {"type": "dict", "required": True},
+            "record": {"type": "dict"},
             "reload": {"type": "bool", "default": False},
             "unit": {"type": "str", "default": "docker.service"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
+        required_if=[("state", "present", ["record"])],
         supports_check_mode=True,
     )
     p = module.params
     diff: List[Dict[str, Any]] = []
+    if p["state"] == "absent":
+        module.exit_json(**take_out(module, diff))
     changed = False
     for directory in sorted({os.path.dirname(p["path"]), os.path.dirname(p["record_path"])}):
         changed = ensure_dir(module, directory, diff) or changed
 
     before = current_json(p["path"])
-    old = before if isinstance(before, dict) else {}
-    keys = sorted(
-        k
-        for k in set(old) | set(p["config"])
-        if old.get(k, _MISSING) != p["config"].get(k, _MISSING)
-    )
-    exists = os.path.exists(p["path"])
-    if before == p["config"] or (not exists and not p["config"]):
+    keys = changed_keys(before, p["config"])
+    exists, unlinked = os.path.exists(p["path"]), False
+    if before == p["config"] and os.path.islink(p["path"]):
+        # The same JSON, in a file of its own instead of a link (chmod would follow the link):
+        # not a change for the engine, which already runs this content.
+        unlinked = changed = put(module, p["path"], to_json(p["config"]), diff=diff)
+        daemon_changed = False
+    elif before == p["config"] or (not exists and not p["config"]):
         daemon_changed = False
         if exists:
             changed = set_attributes(module, p["path"], ROOT_FILE, diff) or changed
@@ -178,6 +223,8 @@ def main() -> None:
         stamp = os.stat(p["path"]).st_mtime_ns
     elif daemon_changed:
         stamp = None  # the engine restarts (or first starts) with the new file
+    elif unlinked and not module.check_mode:
+        stamp = os.stat(p["path"]).st_mtime_ns
     if stamp is not None:
         record["reloaded_mtime_ns"] = stamp
     record_changed = put(module, p["record_path"], to_json(record), diff=diff)

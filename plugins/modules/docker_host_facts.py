@@ -51,7 +51,9 @@ options:
     - C(all) reads everything and returns the whole plan.
     - C(after_install) reads only the units, daemon.json, the record, the users and the group,
       and returns the plan's C(service) and C(users) steps (after the packages' maintainer
-      scripts have started units and created the group).
+      scripts have started units and created the group), with C(engine_answers).
+    - Deprecated, removed in 1.0.0. M(provision.hosts.docker_apt_install) returns that reading
+      and those steps right after the install (its C(after_install) option).
     type: str
     choices: [all, after_install]
     default: all
@@ -209,8 +211,25 @@ def sources(paths: Data, rules: Data, repository_url: str) -> Data:
             continue
         named = any(fnmatch.fnmatch(name, p) for p in rules["legacy_source_patterns"])
         if named or path == paths["source"] or any(n and n in content for n in needles):
-            found[path] = {"content": content, "mode": path_state(path).get("mode", "0644")}
+            found[path] = dict(source_file(path), content=content)
     return found
+
+
+def source_file(path: str) -> Data:
+    """Where a source file's content lives and whose it is: for a symlink, its target (the
+    link's own lstat mode is 0777 and says nothing), whether that is a root-owned regular file
+    under /etc/apt (the plan edits it there only then)."""
+    link = os.path.islink(path)
+    target = os.path.realpath(path) if link else path
+    state = path_state(target)
+    return {
+        "mode": state.get("mode", "0644"),
+        "uid": state.get("uid", 0),
+        "link": link,
+        "target": target,
+        "target_ok": (not link)
+        or (target.startswith("/etc/apt/") and os.path.isfile(target) and state.get("uid") == 0),
+    }
 
 
 def legacy_keys(paths: Data, rules: Data) -> List[str]:
@@ -305,14 +324,22 @@ def main() -> None:
             "paths": {"type": "dict", "required": True},
             "rules": {"type": "dict", "required": True},
             "login_user": {"type": "str"},
-            "scope": {"type": "str", "choices": ["all", "after_install"], "default": "all"},
+            "scope": {
+                "type": "str",
+                "choices": ["all", "after_install"],
+                "default": "all",
+                # the role takes that reading from docker_apt_install, which plans it as well
+                "removed_in_version": "1.0.0",
+                "removed_from_collection": "provision.hosts",
+            },
         },
         supports_check_mode=True,
     )
     paths, rules = module.params["paths"], module.params["rules"]
     want = with_default_users(module.params["want"], module.params["login_user"])
     if module.params["scope"] == "after_install":
-        module.exit_json(changed=False, **read_after_install(module, want, paths, rules))
+        reading = read_after_install(module, want, paths, rules, docker_engine.SOCKET)
+        module.exit_json(changed=False, **reading)
     host = read_host(module, want, paths, rules)
     host["check_mode"] = module.check_mode  # what the install can ask apt (its candidate)
     plan = make_plan(host, want, paths, rules)

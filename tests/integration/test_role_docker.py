@@ -496,3 +496,91 @@ def test_stopped_means_the_socket_too(converged: Host, role_vars: dict[str, Any]
     started = converge(converged, role_vars)
     succeeded(started)
     assert converged.sh("systemctl is-active docker.socket docker").split() == ["active", "active"]
+
+
+def group_members(host: Host) -> list[str]:
+    return sorted(m for m in host.sh("getent group docker").split(":")[3].split(",") if m)
+
+
+def test_docker_users_is_the_whole_list(converged: Host, role_vars: dict[str, Any]) -> None:
+    """A user dropped from docker_users leaves the docker group, with a warning naming the
+    process that still holds the group; a member the role was never told stays, unless
+    docker_users_exclusive; an empty list then takes out the users the role was told."""
+    login = converged.user
+    converged.sh(
+        "for u in alice bob carol; do id -u $u >/dev/null 2>&1 || useradd --no-create-home $u;"
+        " done; gpasswd --add carol docker >/dev/null"
+    )
+    try:
+        told = converge(converged, {**role_vars, "docker_users": [login, "alice", "bob"]})
+        succeeded(told)
+        assert group_members(converged) == sorted([login, "alice", "bob", "carol"])
+        # bob's process, started while he is a member, holds the group after he leaves it
+        converged.sh(
+            "setsid setpriv --reuid bob --regid bob --init-groups sleep 600"
+            " </dev/null >/dev/null 2>&1 &"
+        )
+        fewer_vars = {**role_vars, "docker_users": [login, "alice"]}
+        fewer = converge(converged, fewer_vars)
+        succeeded(fewer)
+        assert group_members(converged) == sorted([login, "alice", "carol"])
+        (warning,) = [w for w in fewer.result.warnings if "left the docker group" in w]
+        assert warning.startswith("bob left the docker group, but 1 process(es)"), warning
+        assert " sleep" in warning
+        again = converge(converged, fewer_vars)
+        succeeded(again)
+        assert again.result.changed == 0
+
+        exclusive = converge(converged, {**fewer_vars, "docker_users_exclusive": True})
+        succeeded(exclusive)
+        assert group_members(converged) == sorted([login, "alice"])
+        nobody = converge(converged, {**role_vars, "docker_users": []})
+        succeeded(nobody)
+        assert group_members(converged) == []
+        record = json.loads(converged.sh("cat /etc/ansible/facts.d/docker_users.fact"))
+        assert record == {"users": []}
+        assert converged.sh("stat -c '%a %U:%G' /etc/ansible/facts.d/docker_users.fact") == (
+            "644 root:root"
+        )
+    finally:
+        converged.sh("pkill -u bob || true; for u in alice bob carol; do userdel $u || true; done")
+        succeeded(converge(converged, role_vars))
+    assert login in group_members(converged)
+
+
+def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
+    fresh_host: Host, role_vars: dict[str, Any]
+) -> None:
+    """docker_state=absent on a converged host: Docker's packages, source, key and the records
+    go; daemon.json keeps only the key the role did not own; the users the role was told leave
+    the docker group and a member it was never told stays. A re-run changes nothing."""
+    host, login = fresh_host, fresh_host.user
+    foreign = json.dumps(dict([FOREIGN_KEY]))
+    host.sh(f"mkdir -p /etc/docker && echo {shlex.quote(foreign)} > /etc/docker/daemon.json")
+    succeeded(converge(host, role_vars))
+    host.sh("id -u carol >/dev/null 2>&1 || useradd --no-create-home carol")
+    host.sh("gpasswd --add carol docker >/dev/null")
+    assert group_members(host) == sorted([login, "carol"])
+
+    absent_vars = {**role_vars, "docker_state": "absent"}
+    removed = converge(host, absent_vars)
+
+    succeeded(removed)
+    assert host.sh("dpkg-query -W -f '${Status}' docker-ce 2>/dev/null || true") in (
+        "",
+        "deinstall ok config-files",
+        "unknown ok not-installed",
+    )
+    for path in (
+        "/etc/apt/sources.list.d/docker.sources",
+        "/etc/apt/keyrings/docker.asc",
+        "/etc/ansible/facts.d/docker.fact",
+        "/etc/ansible/facts.d/docker_users.fact",
+    ):
+        assert not host.exists(path), path
+    assert json.loads(host.sh("cat /etc/docker/daemon.json")) == dict([FOREIGN_KEY])
+    assert host.sh("stat -c '%a %U:%G' /etc/docker/daemon.json") == "644 root:root"
+    assert group_members(host) == ["carol"]
+    again = converge(host, absent_vars)
+    succeeded(again)
+    assert again.result.changed == 0

@@ -76,6 +76,7 @@ def converged_host(want: dict[str, Any] | None = None) -> dict[str, Any]:
                 mtime_ns=int(mtime * 1e9),
             ),
             "record": state("0644", json={"daemon_keys": sorted(config)}),
+            "users_record": state("0644", json={"users": sorted(want["users"])}),
         },
         "dirs": {
             paths[d]: state("0755", is_dir=True) for d in ("keyring_dir", "docker_dir", "facts_dir")

@@ -37,6 +37,12 @@ def running_engine(host: dict[str, Any], *containers: str, live_restore: bool = 
     host["read"].append("engine")
 
 
+def lose_a_restart(host: dict[str, Any]) -> None:
+    """daemon.json changed after dockerd started (a run that wrote it failed before restarting)."""
+    mtime = STARTED_AT + 30
+    host["files"]["daemon_json"].update(mtime=mtime, mtime_ns=int(mtime * 1e9))
+
+
 # --- a host that is right --------------------------------------------------------------------
 
 
@@ -414,8 +420,7 @@ def test_an_engine_that_is_not_running_or_goes_away_takes_the_file_when_it_start
 def test_an_engine_running_an_older_daemon_json_restarts(
     host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
 ) -> None:
-    mtime = STARTED_AT + 30
-    host["files"]["daemon_json"].update(mtime=mtime, mtime_ns=int(mtime * 1e9))
+    lose_a_restart(host)
     plan = plan_of(host, want, paths, rules)
     assert plan["service"]["restart"]
     assert plan["service"]["needed"]
@@ -428,9 +433,8 @@ def test_an_engine_running_an_older_daemon_json_restarts(
 def test_an_engine_reloaded_after_the_last_write_is_not_stale(
     host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
 ) -> None:
-    mtime = STARTED_AT + 30
-    host["files"]["daemon_json"].update(mtime=mtime, mtime_ns=int(mtime * 1e9))
-    host["files"]["record"]["json"]["reloaded_mtime_ns"] = int(mtime * 1e9)
+    lose_a_restart(host)
+    host["files"]["record"]["json"]["reloaded_mtime_ns"] = host["files"]["daemon_json"]["mtime_ns"]
     assert plan_of(host, want, paths, rules)["changes"] is False
 
 
@@ -519,9 +523,23 @@ def test_a_fresh_host(
     host["dirs"] = {d: {"exists": False} for d in host["dirs"]}
     host["group"] = {"exists": False, "members": []}
     plan = plan_of(host, want, paths, rules)
-    assert needed(plan) == ["prerequisites", "repository", "daemon", "packages", "users"]
+    # the service step proves the new engine answers (docker_apt_install plans it again after)
+    assert needed(plan) == [
+        "prerequisites",
+        "repository",
+        "daemon",
+        "packages",
+        "service",
+        "users",
+    ]
     assert plan["daemon"]["apply"] == "none"
-    assert plan["users"] == {"needed": True, "add": ["ops"], "create_group": True}
+    assert plan["users"] == {
+        "needed": True,
+        "add": ["ops"],
+        "remove": [],
+        "record": {"users": ["ops"]},
+        "create_group": True,
+    }
     # Docker's source is new: lists are read again whatever apt's candidate is now.
     assert plan["needs"] == ["dpkg_audit"]
     host.update(read=["dpkg_audit"], dpkg={"journal": [], "audit": ""})
@@ -602,6 +620,9 @@ def test_a_failed_engine_is_not_a_no_op(
         "needed": True,
         "units": ["docker"],
         "restart": False,
+        "restart_why": "",
+        "reset_failed": True,  # its start limit is cleared before it is started again
+        "prove": True,
         "failed": True,
     }
 
@@ -625,13 +646,187 @@ def test_a_missing_socket_unit_is_not_managed(
 
 
 def test_after_the_install_only_services_and_users_are_planned(
-    host: dict[str, Any], want: dict[str, Any]
+    host: dict[str, Any], want: dict[str, Any], rules: dict[str, Any]
 ) -> None:
     host["group"]["members"] = []
-    after = docker_plan.after_install_plan(host, want)
+    after = docker_plan.after_install_plan(host, want, rules, answered=True)
     assert set(after) == {"service", "users"}
     assert after["users"]["add"] == ["ops"]
     assert after["service"]["needed"] is False
+    # an engine that does not answer yet must prove it does, or the run fails
+    assert docker_plan.after_install_plan(host, want, rules, answered=False)["service"]["prove"]
+
+
+# --- docker_users is the whole list ---------------------------------------------------------
+
+
+def members_after(plan: Plan, members: list[str]) -> list[str]:
+    users = plan["users"]
+    return sorted({*members, *users["add"]} - set(users["remove"]))
+
+
+def test_a_user_no_longer_listed_leaves_the_group_and_others_stay(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    # the last run was told ops, alice and bob; carol joined the group by other means
+    members = ["ops", "alice", "bob", "carol"]
+    host["group"]["members"] = members
+    host["files"]["users_record"]["json"] = {"users": ["alice", "bob", "ops"]}
+    want["users"] = ["ops", "alice"]
+    plan = plan_of(host, want, paths, rules)
+    assert plan["users"]["remove"] == ["bob"]
+    assert plan["users"]["record"] == {"users": ["alice", "ops"]}
+    assert members_after(plan, members) == ["alice", "carol", "ops"]
+    want["users_exclusive"] = True
+    plan = plan_of(host, want, paths, rules)
+    assert members_after(plan, members) == ["alice", "ops"]
+
+
+def test_an_empty_list_removes_the_users_listed_before(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["users"] = []
+    plan = plan_of(host, want, paths, rules)
+    assert (plan["users"]["add"], plan["users"]["remove"]) == ([], ["ops"])
+    assert plan["users"]["record"] == {"users": []}
+
+
+def test_the_record_is_written_when_missing_or_not_in_place(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    assert plan_of(host, want, paths, rules)["users"]["needed"] is False
+    host["files"]["users_record"] = {"exists": False}  # a host converged by 0.1.0
+    plan = plan_of(host, want, paths, rules)
+    assert (plan["users"]["needed"], plan["users"]["add"], plan["users"]["remove"]) == (
+        True,
+        [],
+        [],
+    )
+    host["files"]["users_record"] = state("0666", json={"users": ["ops"]})
+    assert plan_of(host, want, paths, rules)["users"]["needed"] is True
+    # nobody listed and no record: nothing to write
+    host["files"]["users_record"] = {"exists": False}
+    host["group"]["members"] = []
+    want["users"] = []
+    assert plan_of(host, want, paths, rules)["users"]["needed"] is False
+
+
+def test_absent_removes_the_members_of_the_last_list_only(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    host["group"]["members"] = ["ops", "carol"]
+    want["state"] = "absent"
+    users = plan_of(host, want, paths, rules)["absent"]["users"]
+    assert users == {"needed": True, "remove": ["ops"], "forget_record": True}
+
+
+# --- the restart rule: how dockerd takes this run's changes -----------------------------------
+
+
+def engine_of(plan: Plan) -> tuple[str, bool, bool, bool]:
+    """(daemon.json's apply, the role restarts, the packages restart, the service step proves)."""
+    return (
+        plan["daemon"]["apply"],
+        plan["restart"]["restart"],
+        plan["restart"]["by_packages"],
+        plan["service"]["prove"],
+    )
+
+
+RESTART = {"daemon_options": {"log-driver": "local"}}  # a key only a restart applies
+RELOAD = {"registry_mirrors": ["http://10.213.7.1:59201"]}  # a key dockerd reloads
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("converged", ("none", False, False, False)),
+        ("fresh install", ("none", False, False, True)),
+        ("reloadable change", ("reload", False, False, True)),
+        ("restart change", ("restart", True, False, True)),
+        ("restart change, plugin installed first", ("restart", False, False, True)),
+        ("lost restart", ("none", True, False, True)),
+        ("engine stopped on purpose", ("none", False, False, False)),
+        ("package upgrade", ("none", False, True, True)),
+        ("check mode", ("restart", True, False, False)),
+    ],
+)
+def test_the_restart_rule(
+    host: dict[str, Any],
+    want: dict[str, Any],
+    paths: dict[str, Any],
+    rules: dict[str, Any],
+    case: str,
+    expected: tuple[str, bool, bool, bool],
+) -> None:
+    running_engine(host)
+    if case == "fresh install":
+        host.update(packages={}, units={})
+        host["files"]["daemon_json"] = {"exists": False}
+    elif case == "reloadable change":
+        want.update(RELOAD)
+    elif case in ("restart change", "check mode"):
+        want.update(RESTART)
+        host["check_mode"] = case == "check mode"
+    elif case == "restart change, plugin installed first":
+        want.update(RESTART)
+        del host["packages"]["docker-compose-plugin"]
+    elif case == "lost restart":
+        lose_a_restart(host)
+    elif case == "engine stopped on purpose":
+        want.update(RESTART, service_state="stopped")
+        for unit in host["units"].values():
+            unit.update(active="inactive")
+    elif case == "package upgrade":
+        want.update(version="5:99.0.0-1*")
+    plan = plan_of(host, want, paths, rules)
+    assert plan["problems"] == []
+    assert engine_of(plan) == expected
+    # a restart the role makes clears docker's start limit first
+    assert plan["service"]["reset_failed"] == expected[1]
+
+
+@pytest.mark.parametrize("restart", ["daemon change", "lost restart", "package upgrade"])
+@pytest.mark.parametrize("live_restore", [False, True])
+def test_every_restart_is_guarded_by_the_containers_it_would_stop(
+    host: dict[str, Any],
+    want: dict[str, Any],
+    paths: dict[str, Any],
+    rules: dict[str, Any],
+    restart: str,
+    live_restore: bool,
+) -> None:
+    if restart == "daemon change":
+        want.update(RESTART)
+    elif restart == "lost restart":
+        lose_a_restart(host)
+    else:
+        want.update(version="5:99.0.0-1*")
+    assert plan_of(host, want, paths, rules)["needs"][:1] == ["engine"]
+    running_engine(host, "db", live_restore=live_restore)
+    problems = plan_of(host, want, paths, rules)["problems"]
+    if live_restore:
+        assert problems == []  # live-restore keeps containers running through the restart
+    else:
+        (problem,) = problems
+        assert "runs 1 container(s) that a restart stops (live-restore is off): db" in problem
+        want["restart_running_engine"] = True
+        plan = plan_of(host, want, paths, rules)
+        assert plan["problems"] == []
+        assert "container(s) stop: db." in plan["warnings"][-1]
+
+
+def test_the_supported_releases_message_is_built_from_the_rules(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    host["os"].update(codename="bionic", name="Ubuntu 18.04.6 LTS")
+    (problem,) = plan_of(host, want, paths, rules)["problems"]
+    assert problem.startswith(
+        "The docker role supports Ubuntu 20.04, 22.04, 24.04, 26.04 and Debian 12, 13 on "
+    )
+    rules["supported_releases"]["debian"]["forky"] = "14"
+    (problem,) = plan_of(host, want, paths, rules)["problems"]
+    assert "and Debian 12, 13, 14 on " in problem
 
 
 # --- docker_state=absent ----------------------------------------------------------------------
@@ -651,7 +846,7 @@ def test_absent_removes_the_packages_files_and_only_the_roles_keys(
     absent = plan["absent"]
     assert absent["packages"] == [*want["packages"], "docker-ce-rootless-extras"]
     assert absent["files"] == [paths["source"], paths["key"]]
-    assert absent["daemon"] == {"action": "write", "config": {"debug": True}}
+    assert absent["daemon"] == {"action": "write", "config": {"debug": True}, "needed": True}
     assert absent["forget_record"] is True
     assert absent["data_dirs"] == []
     want["purge_data"] = True
@@ -662,7 +857,23 @@ def test_absent_deletes_a_daemon_json_that_held_only_the_roles_keys(
     host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
 ) -> None:
     want["state"] = "absent"
-    assert plan_of(host, want, paths, rules)["absent"]["daemon"]["action"] == "delete"
+    assert plan_of(host, want, paths, rules)["absent"]["daemon"] == {
+        "action": "delete",
+        "config": {},
+        "needed": True,
+    }
+
+
+def test_absent_keeps_a_daemon_json_without_the_roles_keys_exactly_and_forgets_the_record(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["state"] = "absent"
+    host["files"]["daemon_json"]["json"] = {"data-root": "/srv/docker"}
+    daemon = plan_of(host, want, paths, rules)["absent"]["daemon"]
+    # docker_daemon_config(state=absent) leaves a file holding exactly CONFIG as it is
+    assert daemon == {"action": "keep", "config": {"data-root": "/srv/docker"}, "needed": True}
+    host["files"]["record"] = {"exists": False}
+    assert plan_of(host, want, paths, rules)["absent"]["daemon"]["needed"] is False
 
 
 def test_absent_on_a_clean_host_changes_nothing(

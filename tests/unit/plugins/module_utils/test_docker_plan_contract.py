@@ -1,6 +1,8 @@
 """The contract between the plan and the role's YAML: every ``docker__plan.X.Y`` the tasks and
-vars read exists in what make_plan returns for the state that YAML runs in, so renaming a plan
-key fails here rather than in a converge. Read from the role's files, not from a list kept here."""
+vars read exists in what make_plan returns for the state that YAML runs in, and every
+``docker__service.X`` / ``docker__users.X`` (the steps vars/main.yml takes from the plan, or from
+docker_apt_install's plan after an install) in both, so renaming a plan key fails here rather than
+in a converge. Read from the role's files, not from a list kept here."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ansible_collections.provision.hosts.tests.unit.plugins.docker_role import (
 )
 
 ROLE = Path(__file__).resolve().parents[4] / "roles" / "docker"
-REFERENCE = re.compile(r"\bdocker__plan((?:\.[a-z_][a-z0-9_]*)+)")
+REFERENCE = re.compile(r"\bdocker__(plan|service|users)((?:\.[a-z_][a-z0-9_]*)+)")
 # Only absent.yml runs with docker_state=absent; the other files serve both states, and read
 # `absent.` keys only when guarded by it.
 ABSENT_ONLY = {"tasks/absent.yml"}
@@ -28,7 +30,8 @@ def references() -> list[tuple[str, str]]:
     for path in sorted(ROLE.glob("*/*.yml")):
         relative = path.relative_to(ROLE).as_posix()
         for match in REFERENCE.finditer(path.read_text(encoding="utf-8")):
-            found.add((relative, match.group(1).lstrip(".")))
+            step = "" if match.group(1) == "plan" else match.group(1) + "."
+            found.add((relative, step + match.group(2).lstrip(".")))
     return sorted(found)
 
 
@@ -58,6 +61,12 @@ def test_every_plan_key_the_yaml_reads_exists(file: str, dotted: str) -> None:
     absent = file in ABSENT_ONLY or dotted.startswith("absent.")
     plan = plan_for("absent" if absent else "present")
     assert resolves(plan, dotted), f"{file} reads docker__plan.{dotted}, which make_plan lacks"
+    if dotted.startswith(("service.", "users.")):
+        host, want = converged_host(role_want()), role_want()
+        after = docker_plan.after_install_plan(host, want, VARS["docker__rules"], answered=True)
+        assert resolves(after, dotted), (
+            f"{file} reads {dotted}, which the plan after installs lacks"
+        )
 
 
 def test_resolves_follows_nested_keys_only() -> None:

@@ -105,13 +105,53 @@ def test_files_with_only_dockers_entries_go_and_mixed_files_are_rewritten(
         "/etc/apt/sources.list.d/download_docker_com_linux_ubuntu.list",
     ]
     assert found["rewrite"] == {
-        "/etc/apt/sources.list": {
-            "content": "deb http://archive.ubuntu.com/ubuntu focal main\n",
-            "mode": "0644",
-        },
-        "/etc/apt/sources.list.d/extra.sources": {"content": OTHER_STANZA, "mode": "0644"},
-        "/etc/apt/sources.list.d/mixed.list": {"content": OTHER, "mode": "0644"},
+        "/etc/apt/sources.list": written(
+            "/etc/apt/sources.list", "deb http://archive.ubuntu.com/ubuntu focal main\n"
+        ),
+        "/etc/apt/sources.list.d/extra.sources": written(
+            "/etc/apt/sources.list.d/extra.sources", OTHER_STANZA
+        ),
+        "/etc/apt/sources.list.d/mixed.list": written("/etc/apt/sources.list.d/mixed.list", OTHER),
     }
+
+
+def written(dest: str, content: str, mode: str = "0644", replace_link: bool = False) -> Any:
+    return {"content": content, "dest": dest, "mode": mode, "replace_link": replace_link}
+
+
+MIXED = "/etc/apt/sources.list.d/mixed.list"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # a foreign file keeps its mode only without group/world write (and set-id bits)
+        ({"mode": "0640"}, written(MIXED, OTHER, "0640")),
+        ({"mode": "0666"}, written(MIXED, OTHER, "0644")),
+        ({"mode": "4775"}, written(MIXED, OTHER, "0755")),
+        # a symlink (lstat says 0777): edited at a root-owned target under /etc/apt ...
+        (
+            {"mode": "0644", "link": True, "target": "/etc/apt/mine.list", "target_ok": True},
+            written("/etc/apt/mine.list", OTHER),
+        ),
+        # ... else replaced by a root:root 0644 file of its own
+        (
+            {"mode": "0666", "link": True, "target": "/tmp/any.list", "target_ok": False},
+            written(MIXED, OTHER, "0644", replace_link=True),
+        ),
+    ],
+)
+def test_a_rewritten_source_is_never_wider_than_it_may_be(
+    host: dict[str, Any],
+    want: dict[str, Any],
+    paths: dict[str, Any],
+    rules: dict[str, Any],
+    source: dict[str, Any],
+    expected: dict[str, Any],
+) -> None:
+    host["sources"] = {MIXED: {"content": DOCKER_LINE + OTHER, **source}}
+    plan = docker_plan.make_plan(host, want, paths, rules)
+    assert plan["legacy"]["rewrite"] == {MIXED: expected}
 
 
 def test_the_roles_own_source_is_not_legacy_but_a_foreign_one_is(

@@ -131,3 +131,79 @@ def test_a_reload_stamp_is_kept_while_daemon_json_is_unchanged(
     # A new daemon.json without a reload: the engine restarts with it, the stamp goes.
     run(capsys, args(tmp_path, {"debug": True}))
     assert "reloaded_mtime_ns" not in json.loads(record.read_text())
+
+
+def test_absent_takes_out_the_roles_keys_and_the_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = args(tmp_path, {**CONFIG, "data-root": "/srv/docker"})
+    run(capsys, arguments)
+    daemon_json, record = Path(arguments["path"]), Path(arguments["record_path"])
+    absent = {**arguments, "state": "absent", "config": {"data-root": "/srv/docker"}}
+    del absent["record"]
+    would = run(capsys, absent, check_mode=True)
+    assert (would["changed"], would["daemon_json_changed"]) == (True, True)
+    assert json.loads(daemon_json.read_text())["log-driver"] == "json-file"  # check mode
+    assert record.exists()
+    result = run(capsys, absent)
+    assert result["changed_keys"] == ["log-driver", "log-opts"]
+    assert json.loads(daemon_json.read_text()) == {"data-root": "/srv/docker"}
+    assert attributes(str(daemon_json)) == ("0644", 0, 0)
+    assert not record.exists()
+    assert run(capsys, absent)["changed"] is False
+
+
+def test_absent_removes_a_daemon_json_that_held_only_the_roles_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = args(tmp_path)
+    run(capsys, arguments)
+    content = Path(arguments["path"]).read_text()
+    absent = {**arguments, "state": "absent", "config": {}}
+    del absent["record"]
+    result = run(capsys, absent)
+    assert (result["changed"], result["daemon_json_changed"]) == (True, True)
+    assert result["diff"][0]["before"] == content
+    assert not Path(arguments["path"]).exists()
+    assert not Path(arguments["record_path"]).exists()
+    # nothing left to remove, and no directory created for it
+    assert run(capsys, absent)["changed"] is False
+
+
+def test_absent_creates_no_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    absent = {**args(tmp_path), "state": "absent", "config": {}}
+    del absent["record"]
+    assert run(capsys, absent)["changed"] is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_present_needs_the_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = args(tmp_path)
+    del arguments["record"]
+    result = run(capsys, arguments)
+    assert result["failed"]
+    assert "record" in result["msg"]
+    assert not Path(arguments["path"]).exists()
+
+
+def test_a_symlinked_daemon_json_is_replaced_and_its_target_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same content behind a link to a 0600 file: the link becomes a root:root 0644 file of its
+    own; chmod/chown never follow it to the target."""
+    arguments = args(tmp_path)
+    run(capsys, arguments)
+    daemon_json = Path(arguments["path"])
+    target = tmp_path / "elsewhere.json"
+    target.write_bytes(daemon_json.read_bytes())
+    target.chmod(0o600)
+    os.chown(target, 65534, 65534)
+    daemon_json.unlink()
+    daemon_json.symlink_to(target)
+    result = run(capsys, arguments)
+    assert result["changed"]
+    assert not daemon_json.is_symlink()
+    assert attributes(str(daemon_json)) == ("0644", 0, 0)
+    assert json.loads(daemon_json.read_text()) == CONFIG
+    assert attributes(str(target)) == ("0600", 65534, 65534)
+    assert run(capsys, arguments)["changed"] is False
