@@ -207,7 +207,9 @@ class RoleContract:
             self.unknown(name, where=where)
         spec = {k: v for k, v in self.options[name].items() if k not in _NOT_FOR_VALIDATION}
         result = ArgumentSpecValidator({name: spec}).validate({name: value})
-        written = show(value) if shown is None else shown
+        # a URL's user:password@ is never shown back
+        where = self.formats.masked(where)
+        written = self.formats.masked(show(value) if shown is None else shown)
         if result.error_messages:
             raise SettingsError(
                 f"{where} = {written}: must be {self.accepted(name)}",

@@ -10,11 +10,17 @@
 #   option_problem(name, value) -> str | None
 #       The check that applies to role variable NAME (None for variables without a format
 #       rule); a list's problem names the offending item.
-#   normalize_fingerprint(value) -> str, SUPPORTED_ARCHITECTURES, CHECKED_OPTIONS
+#   daemon_options_problem(value) -> str | None
+#       docker_daemon_options: the keys that decide the daemon's exposure and trust (hosts with
+#       TLS, registry-mirrors, insecure-registries) follow the same rules as everywhere else.
+#   masked(text) -> str
+#       TEXT with the user information of every URL in it (user:password@) replaced by ***@.
+#   normalize_fingerprint(value) -> str, SUPPORTED_ARCHITECTURES, CHECKED_OPTIONS, TLS_OPTIONS
 from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Callable
 from urllib.parse import urlsplit
 
 # Debian architecture names Docker publishes packages for and the role supports.
@@ -27,6 +33,16 @@ _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _URL = "an http:// or https:// URL"
 _MIRROR = "an http:// or https:// mirror URL"
 _REGISTRY = "host[:port] (e.g. registry.internal:5000) or a CIDR network (e.g. 10.0.0.0/8)"
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+# daemon.json keys that must name the host's files for a listener other than the unix socket.
+TLS_OPTIONS = ("tlscacert", "tlscert", "tlskey")
+# Listeners of dockerd that stay on the host: its unix socket, the socket systemd passes it.
+_LOCAL_HOSTS = ("unix://", "fd://")
+
+
+def masked(text: str) -> str:
+    """TEXT with every URL's user information (a user name, a password, a token) shown as ***."""
+    return _USERINFO.sub(r"\1***@", str(text))
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -106,9 +122,14 @@ def insecure_registry_problem(value: object) -> str | None:
         return f"must be {_REGISTRY}, without a scheme such as http://"
     if "/" in value:
         try:
-            ipaddress.ip_network(value, strict=False)
+            network = ipaddress.ip_network(value, strict=False)
         except ValueError:
             return f"must be {_REGISTRY}"
+        if network.prefixlen == 0:
+            return (
+                f"must be {_REGISTRY}, not every address: that turns off TLS verification for"
+                " every registry; name the registries or their networks"
+            )
         return None
     host, port = value, ""
     if value.startswith("[") and "]:" in value:  # [IPv6]:port
@@ -131,6 +152,62 @@ def architecture_problem(value: object) -> str | None:
     return None
 
 
+def _items_problem(function: Callable[[object], str | None], values: object) -> str | None:
+    if not isinstance(values, (list, tuple)):
+        return None
+    for index, item in enumerate(values):
+        problem = function(item)
+        if problem:
+            return f"item {index + 1} ({masked(repr(item))}) {problem}"
+    return None
+
+
+def _listener_problem(host: object) -> str | None:
+    if not isinstance(host, str) or not host:
+        return "must be a listener such as unix:///var/run/docker.sock or tcp://ADDRESS:2376"
+    if host.startswith(_LOCAL_HOSTS):
+        return None
+    if not host.startswith("tcp://"):
+        return "must be unix://, fd:// or tcp:// (with TLS)"
+    problem = _host_problem(urlsplit(host).hostname or "")
+    return f"must be tcp://ADDRESS[:PORT]: {problem}" if problem else None
+
+
+def daemon_options_problem(value: object) -> str | None:
+    """docker_daemon_options: a listener other than the unix socket only with TLS client
+    verification (an unauthenticated TCP socket is root on the host for anyone who reaches it),
+    and registry-mirrors / insecure-registries as their own variables take them."""
+    if not isinstance(value, dict):
+        return None  # the argument spec's job
+    for key, check in (
+        ("registry-mirrors", registry_mirror_problem),
+        ("insecure-registries", insecure_registry_problem),
+    ):
+        problem = _items_problem(check, value.get(key))
+        if problem:
+            return f"{key} {problem}"
+    hosts = value.get("hosts")
+    if hosts is None:
+        return None
+    if not isinstance(hosts, list):
+        return "hosts must be a list of listeners"
+    problem = _items_problem(_listener_problem, hosts)
+    if problem:
+        return f"hosts {problem}"
+    remote = [h for h in hosts if not str(h).startswith(_LOCAL_HOSTS)]
+    if not remote:
+        return None
+    missing = [k for k in TLS_OPTIONS if not str(value.get(k) or "").startswith("/")]
+    if value.get("tlsverify") is not True or missing:
+        return (
+            "hosts %s opens the daemon to the network: that needs TLS with client verification"
+            ' ("tlsverify": true and "tlscacert", "tlscert", "tlskey" as absolute paths of'
+            " files on the host)%s"
+            % (", ".join(remote), "; missing: " + ", ".join(missing) if missing else "")
+        )
+    return None
+
+
 # Role variable -> (its check, whether the variable is a list of such values).
 _CHECKS = {
     "docker_apt_key_fingerprint": (fingerprint_problem, False),
@@ -139,6 +216,7 @@ _CHECKS = {
     "docker_apt_architecture": (architecture_problem, False),
     "docker_registry_mirrors": (registry_mirror_problem, True),
     "docker_insecure_registries": (insecure_registry_problem, True),
+    "docker_daemon_options": (daemon_options_problem, False),
 }
 CHECKED_OPTIONS = tuple(sorted(_CHECKS))
 
@@ -153,10 +231,4 @@ def option_problem(name: str, value: object) -> str | None:
     function, is_list = check
     if not is_list:
         return function(value)
-    if not isinstance(value, (list, tuple)):
-        return None
-    for index, item in enumerate(value):
-        problem = function(item)
-        if problem:
-            return f"item {index + 1} ({item!r}) {problem}"
-    return None
+    return _items_problem(function, value)

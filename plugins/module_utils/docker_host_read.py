@@ -115,6 +115,7 @@ def read_service_side(module: Any, want: Data, paths: Data, rules: Data) -> Data
             "daemon_json": path_state(paths["daemon_json"]),
             "record": text_file(paths["record"]),
             "users_record": text_file(paths["users_record"]),
+            "hosts_dropin": text_file(paths["hosts_dropin"]),
         },
         "users": known,
         "group": group,

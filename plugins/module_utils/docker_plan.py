@@ -33,6 +33,8 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
     CHECKED_OPTIONS,
     SUPPORTED_ARCHITECTURES,
+    TLS_OPTIONS,
+    masked,
     normalize_fingerprint,
     option_problem,
 )
@@ -102,7 +104,21 @@ def daemon_desired(want: Data) -> Data:
         desired["insecure-registries"] = list(want["insecure_registries"])
     if want.get("live_restore") is not None:
         desired["live-restore"] = bool(want["live_restore"])
+    hosts = desired.get("hosts")
+    if isinstance(hosts, list) and "fd://" not in hosts:
+        # the role manages docker.socket: dockerd keeps the socket systemd passes it
+        desired["hosts"] = ["fd://"] + list(hosts)
     return desired
+
+
+def hosts_dropin(rules: Data) -> str:
+    """docker.service's drop-in for a daemon.json that sets "hosts": dockerd refuses a listener
+    given both as -H (Docker's unit passes -H fd://) and in the file."""
+    return (
+        "%s; local changes are overwritten.\n"
+        '# daemon.json sets "hosts": dockerd refuses -H next to it.\n'
+        "[Service]\nExecStart=\nExecStart=%s\n" % (rules["source_marker"], rules["dockerd_command"])
+    )
 
 
 # --- small readings of the host ----------------------------------------------------------------
@@ -208,6 +224,7 @@ def preflight(host: Data, want: Data, resolved: Dict[str, str], rules: Data) -> 
         "docker_apt_key_url": resolved["key_url"],
         "docker_registry_mirrors": want.get("registry_mirrors") or [],
         "docker_insecure_registries": want.get("insecure_registries") or [],
+        "docker_daemon_options": want.get("daemon_options") or {},
     }
     if want.get("architecture"):
         values["docker_apt_architecture"] = want["architecture"]
@@ -216,8 +233,9 @@ def preflight(host: Data, want: Data, resolved: Dict[str, str], rules: Data) -> 
             continue
         problem = option_problem(name, values[name])
         if problem:
-            shown = "" if isinstance(values[name], list) else " %r" % values[name]
-            problems.append("%s%s %s." % (name, shown, problem.rstrip(".")))
+            shown = "" if isinstance(values[name], (list, dict)) else " %r" % values[name]
+            problems.append(masked("%s%s %s." % (name, shown, problem.rstrip("."))))
+    problems += tls_problems(host, want)
     daemon_json = (host.get("files") or {}).get("daemon_json") or {}
     if "json_error" in daemon_json or not isinstance(daemon_json.get("json", {}), dict):
         problems.append(
@@ -233,6 +251,33 @@ def preflight(host: Data, want: Data, resolved: Dict[str, str], rules: Data) -> 
             problems.append(
                 "docker_users names users that do not exist on this host: %s. The role adds users"
                 " to the docker group; it does not create them." % ", ".join(unknown)
+            )
+    return problems
+
+
+def tls_problems(host: Data, want: Data) -> List[str]:
+    """The TLS files docker_daemon_options names for a network listener: regular files on the
+    host, the key readable by root alone (whoever reads it can pose as the daemon)."""
+    options = want.get("daemon_options") or {}
+    if want["state"] != "present" or option_problem("docker_daemon_options", options):
+        return []  # a malformed value is reported as such
+    found = host.get("tls_files") or {}
+    problems = []
+    for name in TLS_OPTIONS:
+        path = options.get(name)
+        if not isinstance(path, str):
+            continue
+        state = found.get(path) or {}
+        if not state.get("exists") or not state.get("is_file"):
+            problems.append(
+                "docker_daemon_options %s %s is not a file on this host: put the daemon's TLS"
+                " files in place before the role opens the daemon to the network." % (name, path)
+            )
+        elif name == "tlskey" and (state.get("uid") != 0 or int(state["mode"], 8) & 0o077):
+            problems.append(
+                "docker_daemon_options tlskey %s is %s uid %s: it must be root's alone (0600 or"
+                " 0400), whoever reads it can pose as the daemon."
+                % (path, state["mode"], state.get("uid"))
             )
     return problems
 
@@ -388,12 +433,20 @@ def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engin
     dirs_ok = all(
         in_place(dirs.get(d), ROOT_DIR) for d in (paths["docker_dir"], paths["facts_dir"])
     )
+    dropin = hosts_dropin(rules) if "hosts" in merged else ""
+    dropin_state = files.get("hosts_dropin") or {}
+    dropin_ok = (
+        in_place(dropin_state, ROOT_FILE, dropin) if dropin else not dropin_state.get("exists")
+    )
+    # a changed drop-in (ExecStart) takes a restart, like a changed key only a restart applies
+    keys = changed + ([] if dropin_ok else ["docker.service ExecStart"])
     return {
-        "needed": bool(changed) or not file_ok or not dirs_ok or not record_ok,
+        "needed": bool(changed) or not file_ok or not dirs_ok or not record_ok or not dropin_ok,
         "config": merged,
         "record": record,
-        "changed_keys": changed,
-        "apply": daemon_apply(host, want, rules, changed, merged, replaced=replaced_engine),
+        "changed_keys": keys,
+        "dropin": dropin,
+        "apply": daemon_apply(host, want, rules, keys, merged, replaced=replaced_engine),
     }
 
 
@@ -779,18 +832,14 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
             daemon = {"action": "delete", "config": {}}
         elif remaining != state["json"]:
             daemon = {"action": "write", "config": remaining}
-    daemon["needed"] = daemon["action"] != "keep" or bool(record.get("exists"))
+    dropin = files.get("hosts_dropin") or {}
+    daemon["needed"] = (
+        daemon["action"] != "keep" or bool(record.get("exists")) or bool(dropin.get("exists"))
+    )
     data = list(host.get("data_dirs") or []) if purge else []
     users = absent_users(host)
     return {
-        "needed": bool(
-            remove
-            or existing
-            or daemon["action"] != "keep"
-            or record.get("exists")
-            or data
-            or users["needed"]
-        ),
+        "needed": bool(remove or existing or daemon["needed"] or data or users["needed"]),
         "packages": remove,
         "files": existing,
         "daemon": daemon,

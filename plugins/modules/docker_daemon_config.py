@@ -45,6 +45,17 @@ options:
     - The record's content (C(daemon_keys)); the module adds C(reloaded_mtime_ns).
     - Required with O(state=present).
     type: dict
+  dropin_path:
+    description:
+    - The docker.service drop-in written when daemon.json sets C(hosts) (dockerd refuses a
+      listener given both as C(-H) and in the file). Without it, no drop-in is managed.
+    type: path
+  dropin:
+    description:
+    - The drop-in's content; empty (or O(state=absent)) removes it. C(systemctl daemon-reload)
+      follows a change.
+    type: str
+    default: ""
   state:
     description: C(present) writes both files; C(absent) takes the role's keys out (see above).
     type: str
@@ -145,6 +156,29 @@ def changed_keys(before: Any, config: Dict[str, Any]) -> List[str]:
     )
 
 
+def put_dropin(module: AnsibleModule, content: str, diff: List[Dict[str, Any]]) -> bool:
+    """docker.service's drop-in as CONTENT (removed when empty), systemd told of a change."""
+    path = module.params["dropin_path"]
+    if not path:
+        return False
+    if content:
+        ensure_dir(module, os.path.dirname(path), diff)
+        changed = put(module, path, content.encode("utf-8"), diff=diff)
+    else:
+        changed = remove(module, path, diff)
+    if changed and not module.check_mode:
+        rc, _out, err = module.run_command(["systemctl", "daemon-reload"])
+        if rc != 0:
+            module.fail_json(
+                msg="%s was written, but systemctl daemon-reload failed: %s"
+                % (
+                    path,
+                    err.strip(),
+                )
+            )
+    return changed
+
+
 def take_out(module: AnsibleModule, diff: List[Dict[str, Any]]) -> Dict[str, Any]:
     """state=absent: daemon.json holds only what is not the role's (or goes), the record goes."""
     p = module.params
@@ -158,8 +192,9 @@ def take_out(module: AnsibleModule, diff: List[Dict[str, Any]]) -> Dict[str, Any
             module, p["path"], to_json(p["config"]), check=lambda f: validate(module, f), diff=diff
         )
     record_changed = remove(module, p["record_path"], diff)
+    dropin_changed = put_dropin(module, "", diff)
     return {
-        "changed": daemon_changed or record_changed,
+        "changed": daemon_changed or record_changed or dropin_changed,
         "daemon_json_changed": daemon_changed,
         "changed_keys": changed_keys(before, p["config"]) if daemon_changed else [],
         "reloaded": False,
@@ -177,6 +212,8 @@ def main() -> None:
             "reload": {"type": "bool", "default": False},
             "unit": {"type": "str", "default": "docker.service"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "dropin_path": {"type": "path"},
+            "dropin": {"type": "str", "default": ""},
         },
         required_if=[("state", "present", ["record"])],
         supports_check_mode=True,
@@ -206,6 +243,8 @@ def main() -> None:
             module, p["path"], to_json(p["config"]), check=lambda f: validate(module, f), diff=diff
         )
 
+    # before a reload or restart, and before the packages' first start of dockerd
+    changed = put_dropin(module, p["dropin"], diff) or changed
     previous = current_json(p["record_path"])
     record = dict(p["record"])
     stamp = previous.get("reloaded_mtime_ns") if isinstance(previous, dict) else None

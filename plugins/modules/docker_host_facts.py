@@ -87,6 +87,7 @@ import fnmatch
 import os
 import platform
 import re
+import stat
 from typing import Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
@@ -97,6 +98,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_lists i
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
     normalize_uri,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import TLS_OPTIONS
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
     login_user,
     path_state,
@@ -265,6 +267,27 @@ def dpkg_journal(directory: str) -> List[str]:
         return []
 
 
+def tls_files(options: Data) -> Data:
+    """The TLS files docker_daemon_options names (the plan checks them for a TCP listener)."""
+    found = {}
+    for name in TLS_OPTIONS:
+        path = options.get(name)
+        if not (isinstance(path, str) and path.startswith("/")):
+            continue
+        try:
+            info = os.stat(path)  # what dockerd opens: a link's target
+        except OSError:
+            found[path] = {"exists": False}
+            continue
+        found[path] = {
+            "exists": True,
+            "is_file": stat.S_ISREG(info.st_mode),
+            "mode": "%04o" % stat.S_IMODE(info.st_mode),
+            "uid": info.st_uid,
+        }
+    return found
+
+
 def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Data:
     host = read_service_side(module, want, paths, rules)
     host["os"] = os_release()
@@ -291,6 +314,7 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
             "legacy_keys": legacy_keys(paths, rules),
             "apt_key_fingerprints": apt_key_fingerprints(module, paths["apt_key_keyring"]),
             "data_dirs": [p for p in paths["data_dirs"] if os.path.isdir(p)],
+            "tls_files": tls_files(want.get("daemon_options") or {}),
             "read": [],
         }
     )

@@ -584,3 +584,71 @@ def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
     again = converge(host, absent_vars)
     succeeded(again)
     assert again.result.changed == 0
+
+
+TLS_DIR = "/etc/docker/tls"
+# A CA, a server certificate for 127.0.0.1 and a client certificate, made on the host itself.
+MAKE_CERTS = f"""set -e
+mkdir -p {TLS_DIR} && cd {TLS_DIR} && umask 077
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca-key.pem -out ca.pem
+for who in server client; do
+  openssl req -newkey rsa:2048 -nodes -subj /CN=$who -keyout $who-key.pem -out $who.csr
+done
+printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext
+printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+for who in server client; do
+  openssl x509 -req -days 2 -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \\
+    -extfile $who.ext -out $who.pem
+done
+chmod 0644 ca.pem server.pem
+"""
+TLS_OPTIONS = {
+    "hosts": ["tcp://127.0.0.1:2376"],
+    "tlsverify": True,
+    "tlscacert": f"{TLS_DIR}/ca.pem",
+    "tlscert": f"{TLS_DIR}/server.pem",
+    "tlskey": f"{TLS_DIR}/server-key.pem",
+}
+OVER_TCP = f"docker -H tcp://127.0.0.1:2376 --tlsverify --tlscacert {TLS_DIR}/ca.pem"
+WITH_CLIENT_CERT = f"{OVER_TCP} --tlscert {TLS_DIR}/client.pem --tlskey {TLS_DIR}/client-key.pem"
+
+
+def test_a_network_listener_needs_tls_and_gets_its_drop_in(
+    fresh_host: Host, role_vars: dict[str, Any]
+) -> None:
+    """An unauthenticated TCP listener stops the run before anything changes; a TLS one
+    (client verification) gets docker.service's drop-in without -H fd://, answers only clients
+    with a certificate of its CA, and the unix socket keeps working; dropped again, the drop-in
+    and the listener go."""
+    host = fresh_host
+    options = dict(DEFAULT_DAEMON_OPTIONS)
+    open_listener = {**options, "hosts": ["tcp://0.0.0.0:2375"]}
+    refused = converge(host, {**role_vars, "docker_daemon_options": open_listener})
+    assert "opens the daemon to the network" in failed_at(refused, PLAN_TASK)
+    assert not host.exists("/etc/docker/daemon.json")
+
+    succeeded(converge(host, role_vars))  # ca-certificates brings openssl
+    host.sh(MAKE_CERTS)
+    tls_vars = {**role_vars, "docker_daemon_options": {**options, **TLS_OPTIONS}}
+    listening = converge(host, tls_vars)
+    succeeded(listening)
+    assert listening.count(RESTART_TASK, "changed") == 1
+    dropin = host.sh("cat /etc/systemd/system/docker.service.d/provision-hosts.conf")
+    assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd=" in dropin
+    assert host.sh(f"{WITH_CLIENT_CERT} version --format '{{{{.Server.Os}}}}'") == "linux"
+    assert host.sh(f"{OVER_TCP} version >/dev/null 2>&1 && echo open || echo refused") == (
+        "refused"
+    )
+    assert host.sh("docker version --format '{{.Server.Os}}'") == "linux"  # the unix socket
+    again = converge(host, tls_vars)
+    succeeded(again)
+    assert again.result.changed == 0
+
+    closed = converge(host, role_vars)
+    succeeded(closed)
+    assert closed.count(RESTART_TASK, "changed") == 1
+    assert not host.exists("/etc/systemd/system/docker.service.d/provision-hosts.conf")
+    assert host.sh(f"{WITH_CLIENT_CERT} version >/dev/null 2>&1 && echo open || echo closed") == (
+        "closed"
+    )
+    assert host.sh("docker version --format '{{.Server.Os}}'") == "linux"

@@ -111,6 +111,58 @@ def test_insecure_registries_refused(value: str) -> None:
     assert "host[:port]" in problem
 
 
+@pytest.mark.parametrize("value", ["0.0.0.0/0", "::/0", "10.1.2.3/0"])
+def test_an_insecure_registry_covering_every_address_is_refused(value: str) -> None:
+    problem = formats.insecure_registry_problem(value)
+    assert problem is not None
+    assert "turns off TLS verification for every registry" in problem
+
+
+TLS = {"tlsverify": True, "tlscacert": "/etc/docker/ca.pem", "tlscert": "/etc/docker/cert.pem"}
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ({"log-driver": "local"}, None),
+        ({"hosts": ["unix:///var/run/docker.sock", "fd://"]}, None),
+        ({"hosts": ["tcp://0.0.0.0:2376"], **TLS, "tlskey": "/etc/docker/key.pem"}, None),
+        ({"hosts": ["tcp://0.0.0.0:2375"]}, "opens the daemon to the network"),
+        ({"hosts": ["tcp://0.0.0.0:2376"], **TLS}, "missing: tlskey"),
+        (
+            {"hosts": ["tcp://0.0.0.0:2376"], **TLS, "tlsverify": False, "tlskey": "/k.pem"},
+            "client verification",
+        ),
+        (
+            {"hosts": ["tcp://10.0.0.1:2376"], **TLS, "tlskey": "key.pem"},
+            "missing: tlskey",
+        ),
+        ({"hosts": ["ssh://me@host"]}, "must be unix://, fd:// or tcp://"),
+        ({"hosts": "tcp://0.0.0.0:2375"}, "must be a list"),
+        ({"insecure-registries": ["0.0.0.0/0"]}, "insecure-registries item 1"),
+        # the credential rule of docker_registry_mirrors, and the credentials not quoted back
+        ({"registry-mirrors": ["https://me:s3cret@mirror.internal"]}, "without a user name"),
+    ],
+)
+def test_daemon_options_declare_the_daemons_exposure(
+    options: dict[str, object], refused: str | None
+) -> None:
+    problem = formats.option_problem("docker_daemon_options", options)
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert refused in problem
+        assert "s3cret" not in problem
+
+
+def test_masked_hides_the_user_information_of_every_url() -> None:
+    text = "https://u:tok@a.example/x and http://user@b.example:80/ but not a@b or x://@"
+    assert formats.masked(text) == (
+        "https://***@a.example/x and http://***@b.example:80/ but not a@b or x://@"
+    )
+
+
 def test_architectures() -> None:
     assert formats.SUPPORTED_ARCHITECTURES == ("amd64", "arm64")
     assert formats.architecture_problem("arm64") is None
@@ -133,6 +185,7 @@ def test_option_problem_applies_the_rule_of_each_variable() -> None:
         "docker_apt_architecture",
         "docker_registry_mirrors",
         "docker_insecure_registries",
+        "docker_daemon_options",
     }
 
 

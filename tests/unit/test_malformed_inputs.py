@@ -224,6 +224,27 @@ CASES: list[Case] = [
         accepts="mirror URL",
         id="e-mirror",
     ),
+    apply(
+        "-e",
+        '{"docker_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}',
+        names="docker_daemon_options = {",
+        accepts="needs TLS with client verification",
+        id="e-open-listener",
+    ),
+    apply(
+        "-e",
+        '{"docker_insecure_registries": ["0.0.0.0/0"]}',
+        names="docker_insecure_registries = [",
+        accepts="turns off TLS verification for every registry",
+        id="e-insecure-everything",
+    ),
+    apply(
+        "-e",
+        '{"docker_daemon_options": {"registry-mirrors": ["https://me:s3cret@mirror.internal"]}}',
+        names="docker_daemon_options = {",
+        accepts="without a user name or password",
+        id="e-mirror-credentials-in-options",
+    ),
     apply("-e", "novalue", names="-e novalue", accepts="KEY=VALUE", id="e-no-equals"),
     apply(
         "-e",
@@ -383,6 +404,7 @@ def test_one_line_exit_2(case: Case, outcomes: dict[tuple[str, bool], Outcome]) 
     assert line.startswith("provision: error: ")
     assert case.names in line
     assert case.accepts in line
+    assert "s3cret" not in line  # a credential in a refused value is not shown back
     assert plain.stdout == ""
 
 

@@ -720,6 +720,94 @@ def test_absent_removes_the_members_of_the_last_list_only(
     assert users == {"needed": True, "remove": ["ops"], "forget_record": True}
 
 
+# --- the daemon's exposure ----------------------------------------------------------------------
+
+TLS_FILES = {
+    "tlscacert": "/etc/docker/tls/ca.pem",
+    "tlscert": "/etc/docker/tls/cert.pem",
+    "tlskey": "/etc/docker/tls/key.pem",
+}
+
+
+def tls_listener(want: dict[str, Any], host: dict[str, Any], key_mode: str = "0600") -> None:
+    want["daemon_options"] = {
+        **want["daemon_options"],
+        "hosts": ["tcp://0.0.0.0:2376"],
+        "tlsverify": True,
+        **TLS_FILES,
+    }
+    host["tls_files"] = {
+        path: {"exists": True, "is_file": True, "uid": 0, "mode": "0644"}
+        for path in TLS_FILES.values()
+    }
+    host["tls_files"][TLS_FILES["tlskey"]]["mode"] = key_mode
+
+
+def test_a_tls_listener_gets_the_drop_in_and_keeps_the_socket(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    tls_listener(want, host)
+    running_engine(host)
+    plan = plan_of(host, want, paths, rules)
+    assert plan["problems"] == []
+    daemon = plan["daemon"]
+    assert daemon["config"]["hosts"] == ["fd://", "tcp://0.0.0.0:2376"]
+    assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd=" in daemon["dropin"]
+    assert "-H" not in daemon["dropin"].split("ExecStart=", 2)[2]
+    assert daemon["apply"] == "restart"
+    # the drop-in in place: nothing left; then hosts dropped: the drop-in goes, with a restart
+    host["files"]["daemon_json"]["json"] = daemon["config"]
+    host["files"]["record"]["json"] = daemon["record"]
+    host["files"]["hosts_dropin"] = state("0644", content=daemon["dropin"])
+    assert plan_of(host, want, paths, rules)["daemon"]["needed"] is False
+    want["daemon_options"] = {"log-driver": "json-file"}
+    gone = plan_of(host, want, paths, rules)["daemon"]
+    assert (gone["dropin"], gone["needed"], gone["apply"]) == ("", True, "restart")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("missing", "tlskey /etc/docker/tls/key.pem is not a file on this host"),
+        ("readable", "tlskey /etc/docker/tls/key.pem is 0644 uid 0: it must be root's alone"),
+        ("foreign", "tlskey /etc/docker/tls/key.pem is 0600 uid 1000"),
+    ],
+)
+def test_a_tls_listener_needs_its_files_on_the_host(
+    host: dict[str, Any],
+    want: dict[str, Any],
+    paths: dict[str, Any],
+    rules: dict[str, Any],
+    change: str,
+    problem: str,
+) -> None:
+    tls_listener(want, host, key_mode="0644" if change == "readable" else "0600")
+    if change == "missing":
+        host["tls_files"][TLS_FILES["tlskey"]] = {"exists": False}
+    elif change == "foreign":
+        host["tls_files"][TLS_FILES["tlskey"]]["uid"] = 1000
+    (found,) = plan_of(host, want, paths, rules)["problems"]
+    assert problem in found
+
+
+def test_an_open_listener_stops_the_run_in_preflight(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["daemon_options"] = {"hosts": ["tcp://0.0.0.0:2375"]}
+    (problem,) = plan_of(host, want, paths, rules)["problems"]
+    assert problem.startswith("docker_daemon_options hosts tcp://0.0.0.0:2375 opens the daemon")
+
+
+def test_absent_removes_the_drop_in(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["state"] = "absent"
+    host["files"]["hosts_dropin"] = state("0644", content="[Service]\n")
+    host["files"]["record"] = {"exists": False}
+    host["files"]["daemon_json"] = {"exists": False}
+    assert plan_of(host, want, paths, rules)["absent"]["daemon"]["needed"] is True
+
+
 # --- the restart rule: how dockerd takes this run's changes -----------------------------------
 
 
