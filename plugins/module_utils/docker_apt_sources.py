@@ -1,9 +1,10 @@
 # apt source files, read precisely enough to take Docker's entries out of them and leave every
 # other repository alone: one-line files (sources.list, *.list: "deb [options] URI suite ...")
 # and deb822 files (*.sources: stanzas separated by blank lines, with a URIs field). An entry is
-# Docker's when its URI is Docker's repository (https://download.docker.com/linux/<distribution>)
-# or exactly the configured repository URL: the whole URI is compared, so a URL that merely starts
-# with the configured one is not Docker's.
+# Docker's when its URI is Docker's repository (https://download.docker.com/linux/<distribution>),
+# or exactly the configured repository URL and every component one of Docker's channels (a mirror
+# URL that also serves the distribution keeps the distribution's "focal main" entries): the
+# whole URI is compared, so a URL that merely starts with the configured one is not Docker's.
 # Python 3.8, standard library only.
 from __future__ import annotations
 
@@ -17,10 +18,27 @@ def normalize_uri(uri: str) -> str:
     return uri.strip().rstrip("/")
 
 
+# The components of Docker's repository: docker_apt_channel's choices, and the channels older
+# guides used.
+DOCKER_CHANNELS = ("stable", "test", "nightly", "edge")
+
+
 def is_docker_uri(uri: str, repository_url: str) -> bool:
     uri = normalize_uri(uri)
     return bool(DOCKER_URI.match(uri)) or (
         bool(repository_url) and uri == normalize_uri(repository_url)
+    )
+
+
+def is_docker_entry(uri: str, components: List[str], repository_url: str) -> bool:
+    """An entry (URI and its components) is Docker's: Docker's own URI, or the configured one
+    with only Docker's channels as components."""
+    if DOCKER_URI.match(normalize_uri(uri)):
+        return True
+    return (
+        is_docker_uri(uri, repository_url)
+        and bool(components)
+        and all(c in DOCKER_CHANNELS for c in components)
     )
 
 
@@ -44,8 +62,9 @@ def read_entries(name: str, text: str, repository_url: str) -> Entries:
     return _one_line(text, repository_url)
 
 
-def _one_line_uri(line: str) -> Optional[str]:
-    """The URI of a one-line entry, or None for a comment, a blank or a malformed line."""
+def _one_line_entry(line: str) -> Optional[Tuple[str, List[str]]]:
+    """The URI and components of a one-line entry, or None for a comment, a blank or a
+    malformed line."""
     words = line.split("#", 1)[0].split()
     if not words or words[0] not in ("deb", "deb-src"):
         return None
@@ -56,15 +75,16 @@ def _one_line_uri(line: str) -> Optional[str]:
             return None
         rest = rest[end + 1 :]
     words = rest.split()
-    return words[0] if words else None
+    return (words[0], words[2:]) if words else None
 
 
 def _one_line(text: str, repository_url: str) -> Entries:
     docker = other = 0
     kept = []
     for line in text.splitlines(True):
-        uri = _one_line_uri(line)
-        if uri is not None and is_docker_uri(uri, repository_url):
+        entry = _one_line_entry(line)
+        uri = entry[0] if entry else None
+        if entry is not None and is_docker_entry(entry[0], entry[1], repository_url):
             docker += 1
             continue
         if uri is not None:
@@ -87,8 +107,9 @@ def _stanzas(lines: List[str]) -> List[List[int]]:
     return stanzas
 
 
-def _uris_field(lines: List[str], stanza: List[int]) -> Tuple[List[int], List[str]]:
-    """(indexes of the URIs field's lines, its URIs) in STANZA."""
+def _field(lines: List[str], stanza: List[int], field: str) -> Tuple[List[int], List[str]]:
+    """(indexes of FIELD's lines, its words) in STANZA (a field may continue on indented
+    lines)."""
     indexes, value, inside = [], [], False
     for index in stanza:
         line = lines[index]
@@ -99,7 +120,7 @@ def _uris_field(lines: List[str], stanza: List[int]) -> Tuple[List[int], List[st
             value.append(line)
             continue
         name, sep, rest = line.partition(":")
-        inside = bool(sep) and name.strip().lower() == "uris"
+        inside = bool(sep) and name.strip().lower() == field
         if inside:
             indexes.append(index)
             value.append(rest)
@@ -112,10 +133,11 @@ def _deb822(text: str, repository_url: str) -> Entries:
     drop: Set[int] = set()
     replace: Dict[int, str] = {}
     for stanza in _stanzas(lines):
-        indexes, uris = _uris_field(lines, stanza)
+        indexes, uris = _field(lines, stanza, "uris")
         if not uris:
             continue  # only comments, or not an entry apt would use
-        theirs = [u for u in uris if not is_docker_uri(u, repository_url)]
+        _lines, components = _field(lines, stanza, "components")
+        theirs = [u for u in uris if not is_docker_entry(u, components, repository_url)]
         if len(theirs) == len(uris):
             other += 1
             continue

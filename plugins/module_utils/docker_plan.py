@@ -731,6 +731,52 @@ def engine_rules(
     return problems, warned, False
 
 
+def removal_rules(
+    plan: Data, host: Data, want: Data, rules: Data
+) -> Tuple[List[str], List[str], bool]:
+    """docker_state=absent has the guard docker_state=present has: removing an engine that runs
+    containers stops them, so it needs docker_remove_running_engine. Returns problems, warnings
+    and whether the engine must be read first."""
+    if rules["engine_package"] not in plan["absent"]["packages"] or not engine_active(host):
+        return [], [], False
+    engine = host.get("engine")
+    if engine is None:
+        return [], [], True
+    containers = engine.get("containers")
+    if containers is None:
+        return (
+            [
+                "dockerd is active but does not answer (%s), so the role cannot tell whether it"
+                " runs containers and stopped before removing anything. Set"
+                " docker_remove_running_engine=true to remove it anyway."
+                % engine.get("error", "no answer")
+            ],
+            [],
+            False,
+        )
+    if containers and not want["remove_running_engine"]:
+        return (
+            [
+                "dockerd runs %d container(s): %s. docker_state=absent removes the engine and"
+                " stops them, so the role stopped before removing anything. Stop or migrate"
+                " them and run again, or set docker_remove_running_engine=true."
+                % (len(containers), ", ".join(containers))
+            ],
+            [],
+            False,
+        )
+    if containers:
+        return (
+            [],
+            [
+                "docker_remove_running_engine is true: the engine is removed and its %d running"
+                " container(s) stop: %s." % (len(containers), ", ".join(containers))
+            ],
+            False,
+        )
+    return [], [], False
+
+
 # --- the plan ----------------------------------------------------------------------------------
 
 
@@ -746,6 +792,9 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     if want["state"] == "absent":
         plan["absent"] = absent_step(host, want, paths, rules)
         plan["dpkg"] = dpkg_step(host, bool(plan["absent"]["packages"]))
+        absent_problems, absent_warnings, needs_engine = removal_rules(plan, host, want, rules)
+        problems += absent_problems
+        warned += absent_warnings + plan["absent"].pop("warnings")
         steps = ABSENT_STEPS
     else:
         present = set(installed(host))
@@ -833,10 +882,25 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         elif remaining != state["json"]:
             daemon = {"action": "write", "config": remaining}
     dropin = files.get("hosts_dropin") or {}
-    daemon["needed"] = (
+    daemon_needed = (
         daemon["action"] != "keep" or bool(record.get("exists")) or bool(dropin.get("exists"))
     )
+    daemon["needed"] = daemon_needed
     data = list(host.get("data_dirs") or []) if purge else []
+    warned = []
+    shared = host.get("containerd_users") or []
+    if shared:
+        # another containerd user (a kubelet, a CRI configuration) runs on containerd.io and
+        # keeps its images in containerd's data: both stay
+        kept = [p for p in remove if p == rules["containerd_package"]]
+        kept += [p for p in data if p == paths["containerd_data"]]
+        remove = [p for p in remove if p not in kept]
+        data = [p for p in data if p not in kept]
+        if kept:
+            warned.append(
+                "docker_state=absent keeps %s: another user of containerd is on this host (%s)."
+                % (" and ".join(kept), "; ".join(shared))
+            )
     users = absent_users(host)
     return {
         "needed": bool(remove or existing or daemon["needed"] or data or users["needed"]),
@@ -846,6 +910,7 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         "forget_record": bool(record.get("exists")),
         "users": users,
         "data_dirs": data,
+        "warnings": warned,
     }
 
 

@@ -84,6 +84,7 @@ plan:
 """
 
 import fnmatch
+import hashlib
 import os
 import platform
 import re
@@ -267,6 +268,33 @@ def dpkg_journal(directory: str) -> List[str]:
         return []
 
 
+def md5_hex(data: bytes) -> str:
+    """dpkg's conffile checksum (not for security: usedforsecurity where Python has it)."""
+    try:
+        return hashlib.new("md5", data, usedforsecurity=False).hexdigest()  # type: ignore[call-arg]
+    except TypeError:  # Python 3.8
+        return hashlib.new("md5", data).hexdigest()  # noqa: S324 (dpkg's checksum, not a secret)
+
+
+def containerd_users(module: AnsibleModule, paths: Data) -> List[str]:
+    """Why containerd may serve more than Docker here: a kubelet, or a containerd configuration
+    that is not the one containerd.io installed (its conffile's checksum differs, or no
+    package owns it)."""
+    found = []
+    if os.path.exists(paths["kubelet"]):
+        found.append("%s exists" % paths["kubelet"])
+    config = paths["containerd_config"]
+    if os.path.isfile(config):
+        conffiles = run(module, ["dpkg-query", "-W", "-f=${Conffiles}", "containerd.io"])
+        shipped = dict(
+            (w[0], w[1]) for w in (line.split() for line in conffiles.splitlines()) if len(w) >= 2
+        )
+        digest = md5_hex(read_bytes(config))
+        if shipped.get(config) != digest:
+            found.append("%s is not containerd.io's" % config)
+    return found
+
+
 def tls_files(options: Data) -> Data:
     """The TLS files docker_daemon_options names (the plan checks them for a TCP listener)."""
     found = {}
@@ -315,6 +343,9 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
             "apt_key_fingerprints": apt_key_fingerprints(module, paths["apt_key_keyring"]),
             "data_dirs": [p for p in paths["data_dirs"] if os.path.isdir(p)],
             "tls_files": tls_files(want.get("daemon_options") or {}),
+            "containerd_users": (
+                containerd_users(module, paths) if want["state"] == "absent" else []
+            ),
             "read": [],
         }
     )

@@ -551,9 +551,12 @@ def test_docker_users_is_the_whole_list(converged: Host, role_vars: dict[str, An
 def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
     fresh_host: Host, role_vars: dict[str, Any]
 ) -> None:
-    """docker_state=absent on a converged host: Docker's packages, source, key and the records
-    go; daemon.json keeps only the key the role did not own; the users the role was told leave
-    the docker group and a member it was never told stays. A re-run changes nothing."""
+    """docker_state=absent on a converged host: refused while a container runs; then Docker's
+    packages, source, key and the records go; daemon.json keeps only the key the role did not
+    own; the users the role was told leave the docker group and a member it was never told
+    stays; docker_purge_data deletes /var/lib/docker, while containerd.io and /var/lib/containerd
+    stay, as a containerd configuration that is not containerd.io's says another user has them.
+    A re-run changes nothing."""
     host, login = fresh_host, fresh_host.user
     foreign = json.dumps(dict([FOREIGN_KEY]))
     host.sh(f"mkdir -p /etc/docker && echo {shlex.quote(foreign)} > /etc/docker/daemon.json")
@@ -562,10 +565,25 @@ def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
     host.sh("gpasswd --add carol docker >/dev/null")
     assert group_members(host) == sorted([login, "carol"])
 
-    absent_vars = {**role_vars, "docker_state": "absent"}
+    absent_vars = {**role_vars, "docker_state": "absent", "docker_purge_data": True}
+    # the guard docker_state=present has: a running container stops the removal
+    start_sleeper(host, "absent-witness")
+    refused = converge(host, absent_vars)
+    assert "docker_state=absent removes the engine" in failed_at(refused, PLAN_TASK)
+    assert container_running(host, "absent-witness")
+    host.sh("docker rm --force absent-witness >/dev/null")
+    # a containerd configuration that is not containerd.io's (a Kubernetes node's CRI)
+    host.sh("echo '# enabled by the cluster' >> /etc/containerd/config.toml")
+
     removed = converge(host, absent_vars)
 
     succeeded(removed)
+    (kept,) = [w for w in removed.result.warnings if "docker_state=absent keeps" in w]
+    assert kept.startswith("docker_state=absent keeps containerd.io and /var/lib/containerd")
+    assert "/etc/containerd/config.toml is not containerd.io's" in kept
+    assert host.exists("/var/lib/containerd")
+    assert not host.exists("/var/lib/docker")
+    assert host.sh("dpkg-query -W -f '${Status}' containerd.io") == "install ok installed"
     assert host.sh("dpkg-query -W -f '${Status}' docker-ce 2>/dev/null || true") in (
         "",
         "deinstall ok config-files",

@@ -978,3 +978,37 @@ def test_absent_on_a_clean_host_changes_nothing(
     want["state"] = "absent"
     plan = plan_of(host, want, paths, rules)
     assert (plan["problems"], plan["changes"]) == ([], False)
+
+
+def test_absent_has_the_running_containers_guard(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["state"] = "absent"
+    assert plan_of(host, want, paths, rules)["needs"][:1] == ["engine"]
+    running_engine(host, "db")
+    (problem,) = plan_of(host, want, paths, rules)["problems"]
+    assert problem.startswith("dockerd runs 1 container(s): db. docker_state=absent removes")
+    want["remove_running_engine"] = True
+    plan = plan_of(host, want, paths, rules)
+    assert plan["problems"] == []
+    assert "container(s) stop: db." in plan["warnings"][-1]
+    host["engine"] = {"containers": []}
+    assert plan_of(host, want, paths, rules)["problems"] == []
+
+
+def test_absent_keeps_containerd_that_another_user_has(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want.update(state="absent", purge_data=True)
+    running_engine(host)
+    assert plan_of(host, want, paths, rules)["absent"]["data_dirs"] == paths["data_dirs"]
+    host["containerd_users"] = ["/usr/bin/kubelet exists"]
+    plan = plan_of(host, want, paths, rules)
+    assert plan["absent"]["data_dirs"] == ["/var/lib/docker"]
+    assert "containerd.io" not in plan["absent"]["packages"]
+    assert "docker-ce" in plan["absent"]["packages"]
+    assert plan["warnings"][-1] == (
+        "docker_state=absent keeps containerd.io and /var/lib/containerd: another user of"
+        " containerd is on this host (/usr/bin/kubelet exists)."
+    )
+    assert "warnings" not in plan["absent"]

@@ -70,13 +70,16 @@ def test_one_line_entries_keep_options_comments_and_other_lines() -> None:
 
 
 def test_deb822_stanzas_are_removed_whole_and_mixed_uris_keep_the_others() -> None:
-    mixed = f"Types: deb\nURIs: {REPOSITORY}\n  http://mirror.example/ubuntu\nSuites: focal\n"
+    mixed = (
+        f"Types: deb\nURIs: {REPOSITORY}\n  http://mirror.example/ubuntu\nSuites: focal\n"
+        "Components: stable\n"
+    )
     text = "# two repositories\n" + DOCKER_STANZA + "\n" + OTHER_STANZA + "\n" + mixed
     entries = read_entries("extra.sources", text, REPOSITORY)
     assert (entries.docker, entries.other) == (2, 2)
     assert entries.without_docker == (
         "# two repositories\n" + OTHER_STANZA + "\n"
-        "Types: deb\nURIs: http://mirror.example/ubuntu\nSuites: focal\n"
+        "Types: deb\nURIs: http://mirror.example/ubuntu\nSuites: focal\nComponents: stable\n"
     )
 
 
@@ -184,3 +187,33 @@ def test_legacy_keys_and_dockers_keys_in_the_apt_key_keyring(
     plan = docker_plan.make_plan(host, want, paths, rules)
     # apt must read its lists again after legacy sources went
     assert plan["packages"]["refresh_cache"] is True
+
+
+MIRROR = "http://mirror.internal/ubuntu"  # one URL serving the distribution and Docker
+
+
+def test_a_shared_mirror_keeps_the_distributions_entries() -> None:
+    """With docker_apt_repository_url a mirror that also serves the distribution, an entry is
+    Docker's only with Docker's channels as components."""
+    text = (
+        f"deb {MIRROR} focal main universe\n"
+        f"deb {MIRROR} focal-updates main\n"
+        f"deb [arch=amd64] {MIRROR} focal stable\n"
+    )
+    entries = read_entries("mirror.list", text, MIRROR)
+    assert (entries.docker, entries.other) == (1, 2)
+    assert entries.without_docker == (
+        f"deb {MIRROR} focal main universe\ndeb {MIRROR} focal-updates main\n"
+    )
+    stanzas = (
+        f"Types: deb\nURIs: {MIRROR}\nSuites: focal focal-updates\nComponents: main\n\n"
+        f"Types: deb\nURIs: {MIRROR}\nSuites: focal\nComponents:\n stable\n"
+    )
+    entries = read_entries("mirror.sources", stanzas, MIRROR)
+    assert (entries.docker, entries.other) == (1, 1)
+    assert entries.without_docker == (
+        f"Types: deb\nURIs: {MIRROR}\nSuites: focal focal-updates\nComponents: main\n"
+    )
+    # Docker's own URI is Docker's whatever the component
+    official = "deb https://download.docker.com/linux/ubuntu focal main\n"
+    assert read_entries("x.list", official, MIRROR).docker == 1

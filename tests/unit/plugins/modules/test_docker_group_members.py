@@ -33,7 +33,9 @@ def nobody_holding_the_group() -> Iterator[int]:
 
 def test_the_process_holding_the_group_is_named(nobody_holding_the_group: int) -> None:
     found = docker_group_members.holding(["nobody", "no-such-account"], GID)
-    assert found == {"nobody": [f"{nobody_holding_the_group} sleep"]}
+    assert list(found) == ["nobody"]
+    # (tests running side by side may hold the group too)
+    assert f"{nobody_holding_the_group} sleep" in found["nobody"]
 
 
 def test_a_process_without_the_group_is_not(nobody_holding_the_group: int) -> None:
