@@ -4,7 +4,8 @@
 # otherwise), then one apt-get install; an install that fails on Docker's lists alone gets every
 # list and one more try. One call instead of a refresh module and the apt module: the apt module
 # builds python-apt's cache and then runs apt-get, which builds it again (~1.8 s on focal).
-# Decisions: module_utils/docker_apt_lists.py.
+# apt itself (the lock waits, refreshes, readings): module_utils/docker_apt_runner.py; the
+# decisions over its output: module_utils/docker_apt_lists.py.
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -177,180 +178,25 @@ lock_waits:
   type: int
 """
 
-import os
-import tempfile
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import List, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils import docker_apt_lists as lists
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
+from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_runner import (
+    ENVIRON,
+    Apt,
+    Marks,
+    full,
+    read_lists,
+    resolve,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
     read_after_install,
     with_default_users,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import Data
-
-ENVIRON = {"LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive", "DEBIAN_PRIORITY": "critical"}
-FETCH_TRIES = 5
-
-
-class Apt:
-    """apt-get calls that wait for apt's lock until one shared deadline."""
-
-    def __init__(self, module: AnsibleModule, lock_timeout: int) -> None:
-        self.module = module
-        self.deadline = time.monotonic() + lock_timeout
-        self.lock_waits = 0
-        self.seconds: Dict[str, float] = {}
-
-    def run(self, name: str, argv: List[str]) -> Tuple[int, str]:
-        started = time.monotonic()
-        while True:
-            rc, out, err = self.module.run_command(argv, environ_update=ENVIRON)
-            output = "%s\n%s" % (out, err)
-            if rc == 0 or not lists.lock_failure(output) or time.monotonic() >= self.deadline:
-                break
-            self.lock_waits += 1
-            time.sleep(1)
-        self.seconds[name] = round(self.seconds.get(name, 0) + time.monotonic() - started, 3)
-        return rc, output
-
-    def update(self, mode: str, source: str) -> Tuple[bool, str]:
-        rc, output = self.run(mode, lists.update_argv(mode, source))
-        return rc == 0 and not lists.fetch_failure(output), output
-
-
-def mtime(path: str) -> Optional[float]:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
-
-
-@contextmanager
-def without_source(module: AnsibleModule, source: str) -> Iterator[List[str]]:
-    """apt options that configure every source but SOURCE: a directory of links to every other
-    file of apt's source parts. apt's package cache stays valid for that configuration, so
-    reading it costs no cache rebuild (a Docker source just written, without its lists yet,
-    makes apt rebuild the cache in memory: ~1 s on focal)."""
-    _rc, out, _err = module.run_command(
-        ["apt-config", "shell", "PARTS", "Dir::Etc::sourceparts/d"], environ_update=ENVIRON
-    )
-    parts = out.strip().partition("=")[2].strip("'\"")
-    if not parts or os.path.dirname(os.path.abspath(source)) != os.path.abspath(parts):
-        yield []
-        return
-    with tempfile.TemporaryDirectory(prefix="provision-apt-") as staged:
-        for name in os.listdir(parts):
-            if name != os.path.basename(source):
-                os.symlink(os.path.join(parts, name), os.path.join(staged, name))
-        yield ["-o", "Dir::Etc::sourceparts=" + staged]
-
-
-def read_lists(module: AnsibleModule, source: str, lists_dir: str) -> Optional[lists.Lists]:
-    def targets(*options: str) -> Optional[List[lists.Target]]:
-        rc, out, _err = module.run_command(
-            ["apt-get", "indextargets", "--format", lists.TARGET_FORMAT] + list(options),
-            environ_update=ENVIRON,
-        )
-        return lists.parse_targets(out) if rc == 0 else None
-
-    marks = {p: mtime(p) for p in list(lists.STAMPS) + [lists_dir]}
-    age = lists.stamp_age(marks, lists_dir, time.time())
-    with without_source(module, source) as options:
-        # A suite apt never fetched decides it, and is seen without building apt's cache.
-        _rc, out, _err = module.run_command(
-            ["apt-get", "update", "--print-uris", "-q"] + options, environ_update=ENVIRON
-        )
-        names = set(os.listdir(lists_dir)) if os.path.isdir(lists_dir) else set()
-        unfetched = lists.never_fetched(lists.release_files(out), names)
-        if unfetched:
-            return lists.Lists(unfetched, [], age)
-        every, released = targets("--no-release-info", *options), targets(*options)
-    if every is None or released is None:
-        return None
-    present = {
-        t.filename
-        for t in released
-        if any(os.path.isfile(t.filename + s) for s in lists.LIST_SUFFIXES)
-    }
-    return lists.read_lists(every, released, present, source, age)
-
-
-class Marks:
-    """The marks of the last full refresh, put back after a refresh of Docker's source alone
-    (apt's Post-Invoke-Success hooks touch the stamp after any apt-get update)."""
-
-    def __init__(self, lists_dir: str) -> None:
-        self.times: Dict[str, Optional[Tuple[int, int]]] = {}
-        for path in list(lists.STAMPS) + [lists_dir]:
-            try:
-                info = os.stat(path)
-                self.times[path] = (info.st_atime_ns, info.st_mtime_ns)
-            except OSError:
-                self.times[path] = None
-
-    def restore(self) -> None:
-        for path, times in self.times.items():
-            try:
-                if times is not None:
-                    os.utime(path, ns=times)
-                elif path in lists.STAMPS and os.path.isfile(path):
-                    os.unlink(path)
-            except OSError:
-                pass
-
-
-def full(apt: Apt, source: str) -> Tuple[bool, str]:
-    ok, output = apt.update("full", source)
-    for attempt in range(1, FETCH_TRIES):
-        if ok:
-            break
-        apt.module.warn("apt-get update failed (%s); trying again" % lists.errors(output))
-        time.sleep(2 ** (attempt - 1))
-        ok, output = apt.update("full", source)
-    return ok, output
-
-
-def compare(module: AnsibleModule) -> Callable[[str, str], int]:
-    """apt's version comparison: python3-apt's when the host has it, dpkg's otherwise."""
-    try:
-        import apt_pkg  # only on the managed host
-
-        apt_pkg.init_system()
-        return apt_pkg.version_compare  # type: ignore[no-any-return]
-    except ImportError:
-        pass
-
-    def by_dpkg(a: str, b: str) -> int:
-        rc, _out, _err = module.run_command(["dpkg", "--compare-versions", a, "gt", b])
-        return 1 if rc == 0 else -1
-
-    return by_dpkg
-
-
-def resolve(apt: Apt, specs: List[str]) -> Tuple[List[str], List[str]]:
-    """SPECS with each version glob replaced by the newest version apt's lists have that matches
-    it, and the specs no version matched."""
-    started = time.monotonic()
-    resolved, unmatched = [], []
-    for spec in specs:
-        name, pattern = lists.split_spec(spec)
-        if pattern is None or not lists.has_glob(pattern):
-            resolved.append(spec)
-            continue
-        _rc, out, _err = apt.module.run_command(
-            ["apt-cache", "madison", name], environ_update=ENVIRON
-        )
-        picked = lists.pick_version(lists.parse_madison(out), pattern, compare(apt.module))
-        if picked is None:
-            unmatched.append(spec)
-        else:
-            resolved.append(name + "=" + picked)
-    apt.seconds["resolve"] = round(time.monotonic() - started, 3)
-    return resolved, unmatched
 
 
 def install(apt: Apt, p: Data) -> Tuple[bool, str, List[str]]:
@@ -415,7 +261,8 @@ ARGUMENTS: Data = {
 
 
 class Run:
-    """One run: the refresh chosen, apt, and the result it reports."""
+    """One run: the refresh chosen, apt, and the result it reports. Its steps return what they
+    did; main() alone ends the module."""
 
     def __init__(self, module: AnsibleModule) -> None:
         self.module, self.p = module, module.params
@@ -434,36 +281,27 @@ class Run:
             "retried": "",
             "installed": [],
             "engine_answers": False,
+            "refreshed": "none",
         }
-
-    def done(self, **more: Any) -> None:
-        self.result.update(more, seconds=self.apt.seconds, lock_waits=self.apt.lock_waits)
-        if self.result.get("failed"):
-            self.module.fail_json(**self.result)
-        self.module.exit_json(**self.result)
 
     def read_after_install(self) -> None:
         if self.p["after_install"]:
             self.result.update(after_install(self.apt, self.p["after_install"], self.p["socket"]))
 
-    def check(self) -> None:
+    def check(self) -> Data:
         """Check mode: the refresh that would run, and with simulate what apt would install."""
         p, installed = self.p, []
         if p["simulate"] and p["specs"]:
             ok, output, installed = install(self.apt, p)
             if not ok:
-                self.done(failed=True, changed=False, refreshed="none", msg=self.failure(output))
+                return {"failed": True, "changed": False, "msg": self.failure(output)}
             self.read_after_install()
         would_install = bool(installed) or (not p["simulate"] and bool(p["specs"]))
-        self.done(
-            changed=self.result["would"] != "none" or would_install,
-            refreshed="none",
-            installed=installed,
-        )
+        return {"changed": self.result["would"] != "none" or would_install, "installed": installed}
 
     def refresh(self) -> str:
-        """The refresh that ran: Docker's source alone, or every source when that was chosen or
-        failed."""
+        """The refresh that ran ("none" when every source failed): Docker's source alone, or
+        every source when that was chosen or failed."""
         would, source = self.result["would"], self.p["source"]
         if would == "docker":
             marks = Marks(self.p["lists_dir"])
@@ -477,10 +315,34 @@ class Run:
         if would == "full":
             ok, output = full(self.apt, source)
             if not ok:
-                msg = "apt-get update failed: %s" % lists.errors(output)
-                self.done(failed=True, changed=False, refreshed="none", msg=msg)
+                self.result["msg"] = "apt-get update failed: %s" % lists.errors(output)
+                return "none"
         self.result.update(refreshed=would, would=would)
         return would
+
+    def apply(self) -> Data:
+        """The refresh, the install (again with every list when Docker's alone did not do),
+        and the reading after it."""
+        p = self.p
+        refreshed = self.refresh()
+        if "msg" in self.result:
+            return {"failed": True, "changed": False}
+        if not p["specs"]:
+            return {"changed": refreshed != "none"}
+        ok, output, installed = install(self.apt, p)
+        if not ok and refreshed == "docker":
+            # Nothing changed yet (apt-get resolves and downloads before dpkg runs): every list.
+            self.result["retried"] = "with Docker's lists alone apt could not install %s: %s" % (
+                " ".join(p["specs"]),
+                lists.errors(output),
+            )
+            ok, output = full(self.apt, p["source"])
+            if ok:
+                ok, output, installed = install(self.apt, p)
+        if not ok:
+            return {"failed": True, "changed": refreshed != "none", "msg": self.failure(output)}
+        self.read_after_install()
+        return {"changed": True, "installed": installed}
 
     def failure(self, output: str) -> str:
         return failure(self.apt, self.p, output)
@@ -488,26 +350,12 @@ class Run:
 
 def main() -> None:
     run = Run(AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True))
-    apt, p = run.apt, run.p
-    if run.module.check_mode:
-        run.check()
-    refreshed = run.refresh()
-    if not p["specs"]:
-        run.done(changed=refreshed != "none")
-    ok, output, installed = install(apt, p)
-    if not ok and refreshed == "docker":
-        # Nothing changed yet (apt-get resolves and downloads before dpkg runs): every list.
-        run.result["retried"] = "with Docker's lists alone apt could not install %s: %s" % (
-            " ".join(p["specs"]),
-            lists.errors(output),
-        )
-        ok, output = full(apt, p["source"])
-        if ok:
-            ok, output, installed = install(apt, p)
-    if not ok:
-        run.done(failed=True, changed=refreshed != "none", msg=run.failure(output))
-    run.read_after_install()
-    run.done(changed=True, installed=installed)
+    outcome = run.check() if run.module.check_mode else run.apply()
+    result = dict(run.result, seconds=run.apt.seconds, lock_waits=run.apt.lock_waits)
+    result.update(outcome)
+    if result.get("failed"):
+        run.module.fail_json(**result)
+    run.module.exit_json(**result)
 
 
 if __name__ == "__main__":
