@@ -135,15 +135,6 @@ def _vm_hosts(inventory: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return hosts
 
 
-def _vm_users(inventory: Mapping[str, Any]) -> list[str]:
-    users: list[str] = []
-    for hostvars in _vm_hosts(inventory).values():
-        user = hostvars.get("ansible_user")
-        if user and str(user) not in users:
-            users.append(str(user))
-    return users
-
-
 def _require_running(adapter: VagrantAdapter) -> list[MachineStatus]:
     statuses = adapter.status()
     not_running = [s for s in statuses if not s.running]
@@ -159,14 +150,11 @@ def _verify(
     inventory: Path,
     hosts: Sequence[str],
     role_vars: Mapping[str, Any],
-    default_users: Sequence[str] = (),
 ) -> verify.VerifyResult:
     out = ctx.out
     started = time.monotonic()
     expectations = replace(
-        verify.expectations_from_role_vars(
-            role_vars, role_defaults=role_defaults(ctx.paths), default_users=default_users
-        ),
+        verify.expectations_from_role_vars(role_vars, role_defaults=role_defaults(ctx.paths)),
         network_url=ctx.settings.checks.network_url,
         network_image=ctx.settings.checks.walkthrough_image,
     )
@@ -240,7 +228,6 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
     )
     adapter.up()
     inventory_path, inventory = _vm_inventory(ctx, adapter)
-    users = _vm_users(inventory)
 
     probe = guest.parse_probe(adapter.run_in_guest(guest.PROBE_COMMAND))
     payload["guest"] = probe.as_dict()
@@ -251,9 +238,8 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
     for warning in guest.compare(machine, probe):
         out.warn(warning)
 
+    # docker_users' default is the user Ansible connects as (the VM's): the role resolves it
     role_vars = ctx.settings.role_vars()
-    if "docker_users" not in role_vars and users:
-        role_vars["docker_users"] = users
     out.step("converge (playbooks/site.yml)")
     result = _converge(ctx, inventory=inventory_path, extravars=role_vars)
     payload["converge"] = result.as_dict()
@@ -265,7 +251,6 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
             inventory=inventory_path,
             hosts=list(_vm_hosts(inventory)),
             role_vars=role_vars,
-            default_users=users,
         )
         payload["verify"] = checked.as_dict()
         checked.raise_for_status()
@@ -313,14 +298,12 @@ def cmd_verify(
     limit: str | None,
     extra_vars: Sequence[str],
 ) -> None:
-    default_users: list[str] = []
     if inventory is None:
         if extra_vars:  # -e is checked before Vagrant is asked anything
             _inputs(ctx, extra_vars=extra_vars)
         adapter = ctx.vagrant()
         _require_running(adapter)
-        inventory_path, vm_inventory = _vm_inventory(ctx, adapter)
-        default_users = _vm_users(vm_inventory)
+        inventory_path, _vm = _vm_inventory(ctx, adapter)
         shown = "the VM's inventory"
     else:
         inventory_path = _require_inventory(inventory)
@@ -334,7 +317,6 @@ def cmd_verify(
         inventory=inventory_path,
         hosts=hosts,
         role_vars=role_vars,
-        default_users=default_users,
     )
     ctx.payload["verify"] = result.as_dict()
     result.raise_for_status()

@@ -50,7 +50,6 @@ def expectations_from_role_vars(
     role_vars: Mapping[str, Any],
     *,
     role_defaults: Mapping[str, Any] | None = None,
-    default_users: Sequence[str] = (),
 ) -> Expectations:
     """What the shared checks expect, from the docker role's variables (``docker_*``): the
     values the run passed, else the role's defaults (a default that is a Jinja expression is
@@ -67,9 +66,10 @@ def expectations_from_role_vars(
         return None if isinstance(value, str) and "{{" in value else value
 
     base = Expectations()
+    # docker_users' default (null) is resolved by the role alone: the checks read its record
     users = pick("docker_users")
     if not isinstance(users, list):
-        users = list(default_users) or None
+        users = None
     fingerprint = pick("docker_apt_key_fingerprint")
     daemon = role_vars.get("docker_daemon_options")
     packages = pick("docker_packages")

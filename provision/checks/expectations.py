@@ -61,7 +61,8 @@ def normalize_fingerprint(value: str) -> str:
 class Expectations:
     """What the checks expect of a Docker host."""
 
-    # None: the user the checks connect as (the role's default for docker_users).
+    # None: whom the role put in the docker group on its last run (its record on the host: the
+    # one resolution of docker_users' default), else the user the checks connect as.
     users: tuple[str, ...] | None = None
     key_fingerprint: str = DOCKER_KEY_FINGERPRINT
     daemon_options: dict[str, Any] = field(default_factory=dict)

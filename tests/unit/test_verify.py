@@ -61,8 +61,6 @@ def test_expectations_fall_back_to_role_defaults() -> None:
     assert expect.key_fingerprint == "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
     assert expect.daemon_options == {}  # the role's defaults: its record on the host says
     assert expect.packages == ("docker-ce", "docker-ce-cli")
-    vm = expectations_from_role_vars({}, role_defaults=ROLE_DEFAULTS, default_users=["vagrant"])
-    assert vm.users == ("vagrant",)
 
 
 def test_the_shared_checks_read_our_file(tmp_path: Path) -> None:
