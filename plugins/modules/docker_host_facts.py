@@ -295,6 +295,14 @@ def containerd_users(module: AnsibleModule, paths: Data) -> List[str]:
     return found
 
 
+def holds_data(path: str) -> bool:
+    """A data directory with something to delete: present, and not an empty mount point (which
+    docker_purge_data empties and leaves)."""
+    if not os.path.isdir(path):
+        return False
+    return not os.path.ismount(path) or bool(os.listdir(path))
+
+
 def tls_files(options: Data) -> Data:
     """The TLS files docker_daemon_options names (the plan checks them for a TCP listener)."""
     found = {}
@@ -341,7 +349,7 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
             "sources": sources(paths, rules, resolved["repository_url"]),
             "legacy_keys": legacy_keys(paths, rules),
             "apt_key_fingerprints": apt_key_fingerprints(module, paths["apt_key_keyring"]),
-            "data_dirs": [p for p in paths["data_dirs"] if os.path.isdir(p)],
+            "data_dirs": [p for p in paths["data_dirs"] if holds_data(p)],
             "tls_files": tls_files(want.get("daemon_options") or {}),
             "containerd_users": (
                 containerd_users(module, paths) if want["state"] == "absent" else []
