@@ -100,6 +100,19 @@ def has_candidate(policy: str) -> bool:
     return bool(CANDIDATE.search(policy))
 
 
+def candidates(policy: str) -> Dict[str, bool]:
+    """`apt-cache policy A B ...` (LC_ALL=C): whether apt would install a version of each."""
+    found: Dict[str, bool] = {}
+    name = ""
+    for line in policy.splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            name = line.rstrip()[:-1]
+            found[name] = False
+        elif name and CANDIDATE.search(line):
+            found[name] = True
+    return found
+
+
 def split_spec(spec: str) -> Tuple[str, Optional[str]]:
     """The package and the version (or glob) of an install spec: "docker-ce=5:27.*"."""
     name, sep, version = spec.partition("=")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
     is_docker_uri,
@@ -508,6 +508,20 @@ def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: 
     }
 
 
+def prerequisites_step(host: Data, rules: Data, present: Set[str]) -> Data:
+    """The prerequisites to install, and how old apt's lists may be for that: any age apt
+    trusts (an hour) when every one has a candidate, none otherwise (a fresh image, a component
+    added since: apt would settle for a virtual package now and install the real one on the
+    next run)."""
+    missing = [p for p in rules["prerequisite_packages"] if p not in present]
+    known = host.get("prerequisite_candidates") or {}
+    return {
+        "needed": bool(missing),
+        "missing": missing,
+        "cache_valid_time": 3600 if missing and all(known.get(p) for p in missing) else 0,
+    }
+
+
 def units_order(want: Data) -> List[str]:
     """containerd, the socket, then docker to start; the reverse to stop (a socket left listening
     would start dockerd again on the next connection)."""
@@ -798,8 +812,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         steps = ABSENT_STEPS
     else:
         present = set(installed(host))
-        missing = [p for p in rules["prerequisite_packages"] if p not in present]
-        plan["prerequisites"] = {"needed": bool(missing), "missing": missing}
+        plan["prerequisites"] = prerequisites_step(host, rules, present)
         plan["repository"], key_warnings = repository_step(
             host, resolved, source_content(resolved, want, paths, rules), paths
         )
@@ -833,6 +846,10 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
             ("engine", needs_engine),
             ("candidate", bool((plan.get("packages") or {}).get("reads_candidate"))),
             ("dpkg_audit", plan["dpkg"]["apt_calls"] and not plan["dpkg"]["journal"]),
+            (
+                "prerequisite_candidates",
+                bool((plan.get("prerequisites") or {}).get("missing")),
+            ),
         )
         if wanted and name not in host.get("read", [])
     ]

@@ -94,6 +94,7 @@ from typing import Dict, List, Optional
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_lists import (
+    candidates,
     has_candidate,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
@@ -116,6 +117,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
     Data,
+    installed,
     make_plan,
     resolve,
 )
@@ -377,6 +379,10 @@ def read_more(
             host["candidate"] = candidate(module, rules["engine_package"])
         elif name == "dpkg_audit":
             host["dpkg"]["audit"] = run(module, ["dpkg", "--audit"])
+        elif name == "prerequisite_candidates":
+            missing = [p for p in rules["prerequisite_packages"] if p not in installed(host)]
+            policy = run(module, ["apt-cache", "policy"] + missing)
+            host["prerequisite_candidates"] = candidates(policy)
         host["read"].append(name)
 
 

@@ -249,3 +249,13 @@ def test_suites_apt_never_fetched_are_read_from_print_uris_and_the_lists_directo
     present.add("archive.ubuntu.com_ubuntu_dists_focal-updates_InRelease")
     assert lists.never_fetched(releases, present) == []
     assert lists.release_files("E: something else\n") == {}
+
+
+def test_candidates_of_several_packages() -> None:
+    policy = (
+        "ca-certificates:\n  Installed: (none)\n  Candidate: 20230311ubuntu0.20.04.1\n"
+        "  Version table:\n     20230311ubuntu0.20.04.1 500\n"
+        "gnupg:\n  Installed: (none)\n  Candidate: (none)\n"
+    )
+    assert lists.candidates(policy) == {"ca-certificates": True, "gnupg": False}
+    assert lists.candidates("") == {}

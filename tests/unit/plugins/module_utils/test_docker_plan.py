@@ -540,9 +540,10 @@ def test_a_fresh_host(
         "record": {"users": ["ops"]},
         "create_group": True,
     }
-    # Docker's source is new: lists are read again whatever apt's candidate is now.
-    assert plan["needs"] == ["dpkg_audit"]
-    host.update(read=["dpkg_audit"], dpkg={"journal": [], "audit": ""})
+    # Docker's source is new: lists are read again whatever apt's candidate is now; the
+    # missing prerequisite's candidate decides how old apt's lists may be.
+    assert plan["needs"] == ["dpkg_audit", "prerequisite_candidates"]
+    host.update(read=["dpkg_audit", "prerequisite_candidates"], dpkg={"journal": [], "audit": ""})
     plan = plan_of(host, want, paths, rules)
     assert plan["packages"]["install"] == want["packages"]
     assert plan["packages"]["install_specs"] == want["packages"]
@@ -1012,3 +1013,18 @@ def test_absent_keeps_containerd_that_another_user_has(
         " containerd is on this host (/usr/bin/kubelet exists)."
     )
     assert "warnings" not in plan["absent"]
+
+
+def test_prerequisites_refresh_apt_lists_unless_each_has_a_candidate(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    del host["packages"]["ca-certificates"]
+    plan = plan_of(host, want, paths, rules)
+    assert plan["prerequisites"]["missing"] == ["ca-certificates"]
+    assert "prerequisite_candidates" in plan["needs"]
+    host["prerequisite_candidates"] = {"ca-certificates": False}
+    host["read"].append("prerequisite_candidates")
+    plan = plan_of(host, want, paths, rules)
+    assert (plan["prerequisites"]["cache_valid_time"], plan["needs"]) == (0, ["dpkg_audit"])
+    host["prerequisite_candidates"] = {"ca-certificates": True}
+    assert plan_of(host, want, paths, rules)["prerequisites"]["cache_valid_time"] == 3600
