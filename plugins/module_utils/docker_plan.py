@@ -38,6 +38,23 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_formats imp
     normalize_fingerprint,
     option_problem,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_plan_types import (
+    AbsentDaemon,
+    AbsentStep,
+    AbsentUsers,
+    AfterInstall,
+    DaemonStep,
+    DpkgStep,
+    LegacyStep,
+    PackagesStep,
+    PrerequisitesStep,
+    RepositoryStep,
+    Resolved,
+    Restart,
+    Rewrite,
+    ServiceStep,
+    UsersStep,
+)
 
 # A reading, a variable set, a step: plain JSON-like values.
 Data = Dict[str, Any]
@@ -64,7 +81,7 @@ _MISSING = object()
 # --- what the variables mean on this host -----------------------------------------------------
 
 
-def resolve(os_release: Dict[str, str], architecture: str, want: Data) -> Dict[str, str]:
+def resolve(os_release: Dict[str, str], architecture: str, want: Data) -> Resolved:
     """The effective values of the variables whose default depends on the host."""
     distribution = os_release.get("distribution", "")
     repository = want.get("repository_url") or DOCKER_REPOSITORY + distribution
@@ -79,7 +96,7 @@ def resolve(os_release: Dict[str, str], architecture: str, want: Data) -> Dict[s
     }
 
 
-def source_content(resolved: Dict[str, str], want: Data, paths: Data, rules: Data) -> str:
+def source_content(resolved: Resolved, want: Data, paths: Data, rules: Data) -> str:
     """docker.sources, deb822; its first line marks it as the role's."""
     return (
         "%s; local changes are overwritten.\n"
@@ -198,7 +215,7 @@ def supported_names(releases: Dict[str, Dict[str, str]]) -> str:
 # --- preflight ----------------------------------------------------------------------------------
 
 
-def preflight(host: Data, want: Data, resolved: Dict[str, str], rules: Data) -> List[str]:
+def preflight(host: Data, want: Data, resolved: Resolved, rules: Data) -> List[str]:
     """What the role refuses to do on this host, one sentence each."""
     problems = []
     releases = rules["supported_releases"].get(resolved["distribution"]) or {}
@@ -282,7 +299,7 @@ def tls_problems(host: Data, want: Data) -> List[str]:
     return problems
 
 
-def warnings(resolved: Dict[str, str], rules: Data) -> List[str]:
+def warnings(resolved: Resolved, rules: Data) -> List[str]:
     found = []
     if resolved["codename"] in rules["end_of_life_releases"]:
         found.append(
@@ -296,7 +313,7 @@ def warnings(resolved: Dict[str, str], rules: Data) -> List[str]:
 # --- the steps ------------------------------------------------------------------------------------
 
 
-def dpkg_step(host: Data, apt_calls: bool) -> Data:
+def dpkg_step(host: Data, apt_calls: bool) -> DpkgStep:
     """An interrupted dpkg (a pending journal, or packages dpkg --audit reports half-installed)
     makes apt refuse to work: dpkg --configure -a before the first apt call, when there is one."""
     dpkg = host.get("dpkg") or {}
@@ -310,7 +327,7 @@ def dpkg_step(host: Data, apt_calls: bool) -> Data:
     }
 
 
-def rewritten(path: str, source: Data, content: str) -> Data:
+def rewritten(path: str, source: Data, content: str) -> Rewrite:
     """How a source file that keeps other repositories is written back, never wider than it may
     be (whoever can write a source file gets root at the next apt run): root:root, its mode
     without group/world write (and without set-id bits); a symlink edited where it points only
@@ -327,8 +344,8 @@ def rewritten(path: str, source: Data, content: str) -> Data:
 
 
 def legacy_step(
-    host: Data, resolved: Dict[str, str], paths: Data, rules: Data
-) -> Tuple[Data, List[str]]:
+    host: Data, resolved: Resolved, paths: Data, rules: Data
+) -> Tuple[LegacyStep, List[str]]:
     """Docker sources and keys the role did not write: files holding only Docker's entries go,
     files that also hold other repositories lose only Docker's entries."""
     delete, rewrite, problems = [], {}, []
@@ -363,8 +380,8 @@ def legacy_step(
 
 
 def repository_step(
-    host: Data, resolved: Dict[str, str], content: str, paths: Data
-) -> Tuple[Data, List[str]]:
+    host: Data, resolved: Resolved, content: str, paths: Data
+) -> Tuple[RepositoryStep, List[str]]:
     """The key: kept when it is exactly one armored key with the expected fingerprint (only its
     owner and mode fixed when they differ), replaced by a verified download otherwise. The source:
     written when its content or attributes differ."""
@@ -407,7 +424,9 @@ def repository_step(
     }, warning
 
 
-def daemon_step(host: Data, want: Data, paths: Data, rules: Data, replaced_engine: bool) -> Data:
+def daemon_step(
+    host: Data, want: Data, paths: Data, rules: Data, replaced_engine: bool
+) -> DaemonStep:
     """daemon.json: the role's keys merged in (keys it owned before and no longer sets go, every
     other key stays), written only when that changes the content, and how the running engine
     takes it (daemon_apply)."""
@@ -466,7 +485,9 @@ def refresh_mode(docker_changed: bool, legacy_removed: bool, no_candidate: bool)
     return "none", ""
 
 
-def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: bool) -> Data:
+def packages_step(
+    host: Data, want: Data, docker_changed: bool, legacy_removed: bool
+) -> PackagesStep:
     """Docker's packages apt must act on (missing, or not at docker_version), the dpkg selections
     to change (held with docker_version, released without), and how apt reads its lists again
     first (refresh_mode)."""
@@ -508,7 +529,7 @@ def packages_step(host: Data, want: Data, docker_changed: bool, legacy_removed: 
     }
 
 
-def prerequisites_step(host: Data, rules: Data, present: Set[str]) -> Data:
+def prerequisites_step(host: Data, rules: Data, present: Set[str]) -> PrerequisitesStep:
     """The prerequisites to install, and how old apt's lists may be for that: any age apt
     trusts (an hour) when every one has a candidate, none otherwise (a fresh image, a component
     added since: apt would settle for a virtual package now and install the real one on the
@@ -530,7 +551,7 @@ def units_order(want: Data) -> List[str]:
     return ["docker.socket", "docker", "containerd"]
 
 
-def service_step(host: Data, want: Data, restart: Data, settle: bool) -> Data:
+def service_step(host: Data, want: Data, restart: Restart, settle: bool) -> ServiceStep:
     """The units not enabled/running as docker_service_enabled/_state say; RESTART
     (engine_restart) whether and why the role restarts dockerd; SETTLE: this run installs or
     reloads, so dockerd must prove it answers (a started unit can be crash-looping)."""
@@ -577,7 +598,7 @@ def recorded_users(host: Data) -> List[str]:
     return [str(u) for u in users] if isinstance(users, list) else []
 
 
-def users_step(host: Data, want: Data) -> Data:
+def users_step(host: Data, want: Data) -> UsersStep:
     """docker_users is the whole list: every listed user in the docker group; a member the role
     was told before (the record of its last list) and is no longer listed removed; with
     docker_users_exclusive, every member not listed removed. Other members stay. The record then
@@ -606,7 +627,7 @@ def users_step(host: Data, want: Data) -> Data:
     }
 
 
-def absent_users(host: Data) -> Data:
+def absent_users(host: Data) -> AbsentUsers:
     """docker_state=absent: the members the role was told last time leave the docker group (the
     group stays, with the members the role never listed), and the record goes."""
     group = host.get("group") or {}
@@ -639,7 +660,9 @@ def daemon_apply(
     return "restart"
 
 
-def engine_restart(host: Data, want: Data, rules: Data, daemon: Data, install: List[str]) -> Data:
+def engine_restart(
+    host: Data, want: Data, rules: Data, daemon: Data, install: List[str]
+) -> Restart:
     """Whether dockerd restarts in this run, by the role ("restart") or by the packages
     ("by_packages"), and why. The role restarts it when it runs an older daemon.json than the one
     on disk (a run that failed after writing the file lost its restart), or when daemon.json
@@ -804,11 +827,11 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     needs_engine = False
     steps: Tuple[str, ...]
     if want["state"] == "absent":
-        plan["absent"] = absent_step(host, want, paths, rules)
+        plan["absent"], kept = absent_step(host, want, paths, rules)
         plan["dpkg"] = dpkg_step(host, bool(plan["absent"]["packages"]))
         absent_problems, absent_warnings, needs_engine = removal_rules(plan, host, want, rules)
         problems += absent_problems
-        warned += absent_warnings + plan["absent"].pop("warnings")
+        warned += absent_warnings + kept
         steps = ABSENT_STEPS
     else:
         present = set(installed(host))
@@ -856,7 +879,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     return plan
 
 
-def after_install_plan(host: Data, want: Data, rules: Data, answered: bool) -> Data:
+def after_install_plan(host: Data, want: Data, rules: Data, answered: bool) -> AfterInstall:
     """The service and users steps once the packages' maintainer scripts have run (they start the
     units and create the docker group), by the same rules on that reading; ANSWERED: dockerd
     answers on its socket already (else it must prove it does)."""
@@ -868,10 +891,10 @@ def after_install_plan(host: Data, want: Data, rules: Data, answered: bool) -> D
     }
 
 
-def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
+def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Tuple[AbsentStep, List[str]]:
     """docker_state=absent: Docker's packages, the source and key, the role's daemon.json keys
     (the file goes when nothing else is left in it), the record, and with docker_purge_data the
-    data."""
+    data; and the warnings of what it keeps."""
     packages = host.get("packages") or {}
     purge = want.get("purge_data")
     remove = [
@@ -889,22 +912,23 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     state = files.get("daemon_json") or {}
     current = state.get("json") if state.get("exists") else None
     # "keep": what is there stays, exactly
-    daemon = {"action": "keep", "config": current if isinstance(current, dict) else {}}
+    action, config = "keep", current if isinstance(current, dict) else {}
     record = files.get("record") or {}
     if isinstance(current, dict) and record.get("exists"):
         owned = set(record_keys(host))
         remaining = {k: v for k, v in state["json"].items() if k not in owned}
         if not remaining:
-            daemon = {"action": "delete", "config": {}}
+            action, config = "delete", {}
         elif remaining != state["json"]:
-            daemon = {"action": "write", "config": remaining}
+            action, config = "write", remaining
     dropin = files.get("hosts_dropin") or {}
-    daemon_needed = (
-        daemon["action"] != "keep" or bool(record.get("exists")) or bool(dropin.get("exists"))
-    )
-    daemon["needed"] = daemon_needed
+    daemon: AbsentDaemon = {
+        "needed": action != "keep" or bool(record.get("exists")) or bool(dropin.get("exists")),
+        "action": action,
+        "config": config,
+    }
     data = list(host.get("data_dirs") or []) if purge else []
-    warned = []
+    warned: List[str] = []
     shared = host.get("containerd_users") or []
     if shared:
         # another containerd user (a kubelet, a CRI configuration) runs on containerd.io and
@@ -927,8 +951,7 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         "forget_record": bool(record.get("exists")),
         "users": users,
         "data_dirs": data,
-        "warnings": warned,
-    }
+    }, warned
 
 
 def to_json(value: Any) -> str:
