@@ -33,6 +33,7 @@ from provision.errors import (
     one_line,
 )
 from provision.paths import DataPaths
+from provision.role_options import docker_formats
 
 log = logging.getLogger("provision.runner")
 
@@ -183,10 +184,16 @@ class _EventCollector:
     """ansible-runner ``event_handler``: live task lines and failure details."""
 
     def __init__(
-        self, on_task: Callable[[TaskResult], None] | None, on_text: Callable[[str], None] | None
+        self,
+        on_task: Callable[[TaskResult], None] | None,
+        on_text: Callable[[str], None] | None,
+        mask: Callable[[str], str] | None = None,
     ) -> None:
         self.on_task = on_task
         self.on_text = on_text
+        # A URL's user:password@ (a repository token, a proxy's credentials) is shown as ***@
+        # in every line, result, diff and warning provision prints or keeps (docker_formats).
+        self.mask = mask or docker_formats().masked
         self.failures: list[TaskResult] = []
         self.changes: list[TaskResult] = []
         self.unreachable: dict[str, str] = {}
@@ -208,7 +215,8 @@ class _EventCollector:
             for text, hosts in self.warnings.items()
         ]
 
-    def __call__(self, event: Mapping[str, Any]) -> bool:
+    def __call__(self, raw: Mapping[str, Any]) -> bool:
+        event: Mapping[str, Any] = _masked(raw, self.mask)
         name = str(event.get("event", ""))
         data: Mapping[str, Any] = event.get("event_data") or {}
         stdout = str(event.get("stdout") or "")
@@ -260,6 +268,17 @@ class _EventCollector:
                 self.on_task(result)
         # ansible-runner drops the event (and r.stats ends up None) unless this is truthy.
         return True
+
+
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    """VALUE with MASK applied to every string in it."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {k: _masked(v, mask) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v, mask) for v in value]
+    return value
 
 
 _DEBUG_ACTIONS = frozenset({"debug", "ansible.builtin.debug", "ansible.legacy.debug"})
@@ -424,7 +443,7 @@ def run_playbook(
         cmdline.append("--diff")
 
     private_data_dir = Path(tempfile.mkdtemp(prefix="provision-ansible-"))
-    collector = _EventCollector(on_task, on_text)
+    collector = _EventCollector(on_task, on_text, docker_formats(paths).masked)
     env = ansible_env(paths, extra=envvars, color=color)
     started = time.monotonic()
     log.info(

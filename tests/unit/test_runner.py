@@ -225,3 +225,31 @@ def test_file_diffs_are_rendered_and_attached_to_the_task() -> None:
 def test_render_prepared_diff() -> None:
     assert render_diff({"prepared": "--- a\n+++ b\n"}) == "--- a\n+++ b\n"
     assert render_diff(None) == ""
+
+
+def test_url_credentials_are_masked_everywhere() -> None:
+    """A repository token or proxy password in a URL appears in no line, result, diff or
+    warning the collector passes on or keeps."""
+    secret = "https://ops:t0ken-XYZ@repo.internal/linux/ubuntu"
+    lines: list[TaskResult] = []
+    texts: list[str] = []
+    collector = _EventCollector(lines.append, texts.append)
+    diff = {"before_header": "x", "after_header": "x", "before": "", "after": secret + "\n"}
+    for item in (
+        event("playbook_on_task_start", task="Write the source", role="docker"),
+        event("runner_on_file_diff", host="h1", diff=diff, stdout=f"+{secret}"),
+        event(
+            "runner_on_failed",
+            host="h1",
+            task="Write the source",
+            res={"msg": f"cannot reach {secret}", "warnings": [f"tried {secret}"]},
+            stdout=f"fatal: [h1]: FAILED! => {secret}",
+        ),
+        event("warning", stdout=f"[WARNING]: {secret} is slow"),
+    ):
+        assert collector(item) is True
+    kept = repr((lines, texts, collector.failures, collector.warning_lines()))
+    assert "t0ken-XYZ" not in kept
+    assert "https://***@repo.internal/linux/ubuntu" in kept
+    (failure,) = collector.failures
+    assert failure.message == "cannot reach https://***@repo.internal/linux/ubuntu"
