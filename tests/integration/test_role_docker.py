@@ -17,6 +17,12 @@
   restart is made up by the next run.
 - ``provision --json apply --check --diff`` carries daemon.json's diff in ``changes[].diff`` and
   changes nothing.
+- docker_users is the whole list (a user dropped leaves the group, with a warning naming the
+  process still holding it; docker_users_exclusive; ``[]``).
+- A TCP listener needs TLS; a TLS one gets docker.service's drop-in and answers only clients with
+  a certificate of its CA; dropped, it goes.
+- Last on the converged host: docker_state=absent, refused under a container, then removing
+  exactly what the role put there (containerd kept for another user of it).
 
 Needs the test bed (``python -m testbed up``). The role runs through provision's one
 ansible-runner adapter (and the ``provision`` CLI), against test-bed hosts over SSH.
@@ -548,19 +554,92 @@ def test_docker_users_is_the_whole_list(converged: Host, role_vars: dict[str, An
     assert login in group_members(converged)
 
 
-def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
-    fresh_host: Host, role_vars: dict[str, Any]
+TLS_DIR = "/etc/docker/tls"
+# A CA, a server certificate for 127.0.0.1 and a client certificate, made on the host itself.
+MAKE_CERTS = f"""set -e
+mkdir -p {TLS_DIR} && cd {TLS_DIR} && umask 077
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca-key.pem -out ca.pem
+for who in server client; do
+  openssl req -newkey rsa:2048 -nodes -subj /CN=$who -keyout $who-key.pem -out $who.csr
+done
+printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext
+printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+for who in server client; do
+  openssl x509 -req -days 2 -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \\
+    -extfile $who.ext -out $who.pem
+done
+chmod 0644 ca.pem server.pem
+"""
+TLS_OPTIONS = {
+    "hosts": ["tcp://127.0.0.1:2376"],
+    "tlsverify": True,
+    "tlscacert": f"{TLS_DIR}/ca.pem",
+    "tlscert": f"{TLS_DIR}/server.pem",
+    "tlskey": f"{TLS_DIR}/server-key.pem",
+}
+OVER_TCP = f"docker -H tcp://127.0.0.1:2376 --tlsverify --tlscacert {TLS_DIR}/ca.pem"
+WITH_CLIENT_CERT = f"{OVER_TCP} --tlscert {TLS_DIR}/client.pem --tlskey {TLS_DIR}/client-key.pem"
+
+
+def remove_containers(host: Host) -> None:
+    host.sh('ids=$(docker ps -aq); [ -z "$ids" ] || docker rm --force $ids >/dev/null')
+
+
+def test_a_network_listener_needs_tls_and_gets_its_drop_in(
+    converged: Host, role_vars: dict[str, Any]
 ) -> None:
-    """docker_state=absent on a converged host: refused while a container runs; then Docker's
+    """An unauthenticated TCP listener stops the run before anything changes; a TLS one
+    (client verification) gets docker.service's drop-in without -H fd://, answers only clients
+    with a certificate of its CA, and the unix socket keeps working; dropped again, the drop-in
+    and the listener go."""
+    host = converged
+    remove_containers(host)  # a host without workloads: the restarts need no override
+    options = dict(DEFAULT_DAEMON_OPTIONS)
+    open_listener = {**options, "hosts": ["tcp://0.0.0.0:2375"]}
+    before = host.sh("cat /etc/docker/daemon.json")
+    refused = converge(host, {**role_vars, "docker_daemon_options": open_listener})
+    assert "opens the daemon to the network" in failed_at(refused, PLAN_TASK)
+    assert host.sh("cat /etc/docker/daemon.json") == before
+
+    host.sh(MAKE_CERTS)  # openssl came with ca-certificates
+    tls_vars = {**role_vars, "docker_daemon_options": {**options, **TLS_OPTIONS}}
+    listening = converge(host, tls_vars)
+    succeeded(listening)
+    assert listening.count(RESTART_TASK, "changed") == 1
+    dropin = host.sh("cat /etc/systemd/system/docker.service.d/provision-hosts.conf")
+    assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd=" in dropin
+    assert host.sh(f"{WITH_CLIENT_CERT} version --format '{{{{.Server.Os}}}}'") == "linux"
+    assert host.sh(f"{OVER_TCP} version >/dev/null 2>&1 && echo open || echo refused") == (
+        "refused"
+    )
+    assert host.sh("docker version --format '{{.Server.Os}}'") == "linux"  # the unix socket
+    again = converge(host, tls_vars)
+    succeeded(again)
+    assert again.result.changed == 0
+
+    closed = converge(host, role_vars)
+    succeeded(closed)
+    assert closed.count(RESTART_TASK, "changed") == 1
+    assert not host.exists("/etc/systemd/system/docker.service.d/provision-hosts.conf")
+    assert host.sh(f"{WITH_CLIENT_CERT} version >/dev/null 2>&1 && echo open || echo closed") == (
+        "closed"
+    )
+    assert host.sh("docker version --format '{{.Server.Os}}'") == "linux"
+
+
+def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
+    converged: Host, role_vars: dict[str, Any]
+) -> None:
+    """docker_state=absent on the converged host (its last test): refused while a container
+    runs; then Docker's
     packages, source, key and the records go; daemon.json keeps only the key the role did not
     own; the users the role was told leave the docker group and a member it was never told
     stays; docker_purge_data deletes /var/lib/docker, while containerd.io and /var/lib/containerd
     stay, as a containerd configuration that is not containerd.io's says another user has them.
     A re-run changes nothing."""
-    host, login = fresh_host, fresh_host.user
-    foreign = json.dumps(dict([FOREIGN_KEY]))
-    host.sh(f"mkdir -p /etc/docker && echo {shlex.quote(foreign)} > /etc/docker/daemon.json")
-    succeeded(converge(host, role_vars))
+    host, login = converged, converged.user  # the last test of this host: Docker goes
+    remove_containers(host)
+    assert daemon_json(host)[FOREIGN_KEY[0]] == FOREIGN_KEY[1]  # written before its converge
     host.sh("id -u carol >/dev/null 2>&1 || useradd --no-create-home carol")
     host.sh("gpasswd --add carol docker >/dev/null")
     assert group_members(host) == sorted([login, "carol"])
@@ -602,71 +681,3 @@ def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
     again = converge(host, absent_vars)
     succeeded(again)
     assert again.result.changed == 0
-
-
-TLS_DIR = "/etc/docker/tls"
-# A CA, a server certificate for 127.0.0.1 and a client certificate, made on the host itself.
-MAKE_CERTS = f"""set -e
-mkdir -p {TLS_DIR} && cd {TLS_DIR} && umask 077
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca-key.pem -out ca.pem
-for who in server client; do
-  openssl req -newkey rsa:2048 -nodes -subj /CN=$who -keyout $who-key.pem -out $who.csr
-done
-printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext
-printf 'extendedKeyUsage=clientAuth\\n' > client.ext
-for who in server client; do
-  openssl x509 -req -days 2 -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \\
-    -extfile $who.ext -out $who.pem
-done
-chmod 0644 ca.pem server.pem
-"""
-TLS_OPTIONS = {
-    "hosts": ["tcp://127.0.0.1:2376"],
-    "tlsverify": True,
-    "tlscacert": f"{TLS_DIR}/ca.pem",
-    "tlscert": f"{TLS_DIR}/server.pem",
-    "tlskey": f"{TLS_DIR}/server-key.pem",
-}
-OVER_TCP = f"docker -H tcp://127.0.0.1:2376 --tlsverify --tlscacert {TLS_DIR}/ca.pem"
-WITH_CLIENT_CERT = f"{OVER_TCP} --tlscert {TLS_DIR}/client.pem --tlskey {TLS_DIR}/client-key.pem"
-
-
-def test_a_network_listener_needs_tls_and_gets_its_drop_in(
-    fresh_host: Host, role_vars: dict[str, Any]
-) -> None:
-    """An unauthenticated TCP listener stops the run before anything changes; a TLS one
-    (client verification) gets docker.service's drop-in without -H fd://, answers only clients
-    with a certificate of its CA, and the unix socket keeps working; dropped again, the drop-in
-    and the listener go."""
-    host = fresh_host
-    options = dict(DEFAULT_DAEMON_OPTIONS)
-    open_listener = {**options, "hosts": ["tcp://0.0.0.0:2375"]}
-    refused = converge(host, {**role_vars, "docker_daemon_options": open_listener})
-    assert "opens the daemon to the network" in failed_at(refused, PLAN_TASK)
-    assert not host.exists("/etc/docker/daemon.json")
-
-    succeeded(converge(host, role_vars))  # ca-certificates brings openssl
-    host.sh(MAKE_CERTS)
-    tls_vars = {**role_vars, "docker_daemon_options": {**options, **TLS_OPTIONS}}
-    listening = converge(host, tls_vars)
-    succeeded(listening)
-    assert listening.count(RESTART_TASK, "changed") == 1
-    dropin = host.sh("cat /etc/systemd/system/docker.service.d/provision-hosts.conf")
-    assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd=" in dropin
-    assert host.sh(f"{WITH_CLIENT_CERT} version --format '{{{{.Server.Os}}}}'") == "linux"
-    assert host.sh(f"{OVER_TCP} version >/dev/null 2>&1 && echo open || echo refused") == (
-        "refused"
-    )
-    assert host.sh("docker version --format '{{.Server.Os}}'") == "linux"  # the unix socket
-    again = converge(host, tls_vars)
-    succeeded(again)
-    assert again.result.changed == 0
-
-    closed = converge(host, role_vars)
-    succeeded(closed)
-    assert closed.count(RESTART_TASK, "changed") == 1
-    assert not host.exists("/etc/systemd/system/docker.service.d/provision-hosts.conf")
-    assert host.sh(f"{WITH_CLIENT_CERT} version >/dev/null 2>&1 && echo open || echo closed") == (
-        "closed"
-    )
-    assert host.sh("docker version --format '{{.Server.Os}}'") == "linux"
