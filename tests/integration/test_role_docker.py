@@ -661,7 +661,8 @@ def test_absent_takes_back_what_the_role_put_there_and_nothing_else(
     assert kept.startswith("docker_state=absent keeps containerd.io and /var/lib/containerd")
     assert "/etc/containerd/config.toml is not containerd.io's" in kept
     assert host.exists("/var/lib/containerd")
-    assert not host.exists("/var/lib/docker")
+    # emptied: a test-bed host has it as a volume, a mount point the role leaves in place
+    assert host.sh("ls -A /var/lib/docker 2>/dev/null || true") == ""
     assert host.sh("dpkg-query -W -f '${Status}' containerd.io") == "install ok installed"
     assert host.sh("dpkg-query -W -f '${Status}' docker-ce 2>/dev/null || true") in (
         "",
