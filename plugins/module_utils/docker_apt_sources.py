@@ -83,11 +83,10 @@ def _one_line(text: str, repository_url: str) -> Entries:
     kept = []
     for line in text.splitlines(True):
         entry = _one_line_entry(line)
-        uri = entry[0] if entry else None
-        if entry is not None and is_docker_entry(entry[0], entry[1], repository_url):
-            docker += 1
-            continue
-        if uri is not None:
+        if entry is not None:
+            if is_docker_entry(entry[0], entry[1], repository_url):
+                docker += 1
+                continue
             other += 1
         kept.append(line)
     return Entries(docker, other, "".join(kept))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import tempfile
@@ -19,6 +20,15 @@ Diff = List[Dict[str, Any]]
 
 ROOT_FILE = (0o644, 0, 0)
 ROOT_DIR = (0o755, 0, 0)
+
+
+def to_json(value: Any) -> str:
+    """The text the role writes for a JSON file (2-space indent, sorted keys, final newline)."""
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+def json_bytes(value: Any) -> bytes:
+    return to_json(value).encode("utf-8")
 
 
 def ownership(path: str) -> Optional[Attributes]:

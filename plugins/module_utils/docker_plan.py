@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -30,6 +29,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources
     is_docker_uri,
     read_entries,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_files import to_json
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
     CHECKED_OPTIONS,
     SUPPORTED_ARCHITECTURES,
@@ -332,15 +332,10 @@ def rewritten(path: str, source: Data, content: str) -> Rewrite:
     be (whoever can write a source file gets root at the next apt run): root:root, its mode
     without group/world write (and without set-id bits); a symlink edited where it points only
     when that is a root-owned regular file under /etc/apt, else replaced by a file of its own."""
-    mode = int(str(source.get("mode") or "0644"), 8) & 0o755
     if source.get("link") and not source.get("target_ok"):
-        return {"content": content, "dest": path, "mode": "0644", "replace_link": True}
-    return {
-        "content": content,
-        "dest": source.get("target") or path,
-        "mode": "%04o" % mode,
-        "replace_link": False,
-    }
+        return {"content": content, "dest": path, "mode": "0644"}
+    mode = int(str(source.get("mode") or "0644"), 8) & 0o755
+    return {"content": content, "dest": source.get("target") or path, "mode": "%04o" % mode}
 
 
 def legacy_step(
@@ -574,11 +569,9 @@ def service_step(host: Data, want: Data, restart: Restart, settle: bool) -> Serv
         "needed": bool(units or restart["restart"] or prove),
         "units": units,
         "restart": restart["restart"],
-        "restart_why": restart["why"],
         # docker.service allows 3 starts a minute: a deliberate (re)start clears that limit first
         "reset_failed": restart["restart"] or failed,
         "prove": prove,
-        "failed": failed,
     }
 
 
@@ -590,12 +583,22 @@ def default_users(login_hint: Optional[str], login: str) -> List[str]:
     return [] if user in ("", "root") else [user]
 
 
+def users_record(host: Data) -> Data:
+    """The reading of the record users.yml keeps of the role's last docker_users."""
+    return (host.get("files") or {}).get("users_record") or {}
+
+
 def recorded_users(host: Data) -> List[str]:
-    """The docker_users of the role's last run on this host (the record users.yml keeps)."""
-    record = (host.get("files") or {}).get("users_record") or {}
-    data = record.get("json")
+    """The docker_users of the role's last run on this host."""
+    data = users_record(host).get("json")
     users = data.get("users") if isinstance(data, dict) else None
     return [str(u) for u in users] if isinstance(users, list) else []
+
+
+def group_members(host: Data) -> List[str]:
+    """The docker group's members ([] when the group does not exist)."""
+    group = host.get("group") or {}
+    return list(group.get("members") or []) if group.get("exists") else []
 
 
 def users_step(host: Data, want: Data) -> UsersStep:
@@ -603,15 +606,14 @@ def users_step(host: Data, want: Data) -> UsersStep:
     was told before (the record of its last list) and is no longer listed removed; with
     docker_users_exclusive, every member not listed removed. Other members stay. The record then
     holds this list."""
-    group = host.get("group") or {}
-    members = list(group.get("members") or []) if group.get("exists") else []
+    members = group_members(host)
     listed = list(dict.fromkeys(want.get("users") or []))
     add = [u for u in listed if u not in members]
     before = set(recorded_users(host))
     remove = [
         m for m in members if m not in listed and (want.get("users_exclusive") or m in before)
     ]
-    state = (host.get("files") or {}).get("users_record") or {}
+    state = users_record(host)
     record = {"users": sorted(listed)}
     record_ok = (
         in_place(state, ROOT_FILE) and state.get("json") == record
@@ -623,23 +625,17 @@ def users_step(host: Data, want: Data) -> UsersStep:
         "add": add,
         "remove": remove,
         "record": record,
-        "create_group": not group.get("exists"),
+        "create_group": not (host.get("group") or {}).get("exists"),
     }
 
 
 def absent_users(host: Data) -> AbsentUsers:
     """docker_state=absent: the members the role was told last time leave the docker group (the
     group stays, with the members the role never listed), and the record goes."""
-    group = host.get("group") or {}
-    members = list(group.get("members") or []) if group.get("exists") else []
     before = recorded_users(host)
-    state = (host.get("files") or {}).get("users_record") or {}
-    remove = [m for m in members if m in before]
-    return {
-        "needed": bool(remove or state.get("exists")),
-        "remove": remove,
-        "forget_record": bool(state.get("exists")),
-    }
+    remove = [m for m in group_members(host) if m in before]
+    recorded = bool(users_record(host).get("exists"))
+    return {"needed": bool(remove or recorded), "remove": remove}
 
 
 # --- the running engine: how this run's changes reach dockerd (one rule) ------------------------
@@ -714,37 +710,20 @@ def engine_rules(
     engine = host.get("engine")
     if engine is None:
         return [], [], True
+    if replacing:
+        engine_name = rules["distribution_engine"]
+        problems, warned = removal_guard(
+            engine,
+            want,
+            who="The distribution's Docker engine (%s)" % engine_name,
+            removal="Replacing it with Docker CE removes %s" % engine_name,
+            before="changing",
+            removed=engine_name,
+            kept=" (data in /var/lib/docker is kept)",
+        )
+        return problems, warned, False
     containers = engine.get("containers")
     problems, warned = [], []
-    if replacing:
-        if containers is None:
-            problems.append(
-                "The distribution's Docker engine (%s) is active but does not answer (%s), so"
-                " the role cannot tell whether it runs containers and stopped before changing"
-                " anything. Set docker_remove_running_engine=true to remove it anyway."
-                % (rules["distribution_engine"], engine.get("error", "no answer"))
-            )
-        elif containers and not want["remove_running_engine"]:
-            problems.append(
-                "The distribution's Docker engine (%s) is running %d container(s): %s. Replacing"
-                " it with Docker CE removes %s and stops them, so the role stopped before"
-                " changing anything. Stop or migrate those containers and run again, or set"
-                " docker_remove_running_engine=true to remove the engine anyway (data in"
-                " /var/lib/docker is kept)."
-                % (
-                    rules["distribution_engine"],
-                    len(containers),
-                    ", ".join(containers),
-                    rules["distribution_engine"],
-                )
-            )
-        elif containers:
-            warned.append(
-                "docker_remove_running_engine is true: %s is removed and its %d running"
-                " container(s) stop: %s."
-                % (rules["distribution_engine"], len(containers), ", ".join(containers))
-            )
-        return problems, warned, False
     why = restart["why"]
     if containers is None:
         warned.append(
@@ -768,50 +747,54 @@ def engine_rules(
     return problems, warned, False
 
 
+def removal_guard(
+    engine: Data, want: Data, *, who: str, removal: str, before: str, removed: str, kept: str = ""
+) -> Tuple[List[str], List[str]]:
+    """The one guard on removing a running engine (ENGINE: its reading): WHO does not answer, or
+    runs containers that REMOVAL stops, and the run stops before BEFORE anything, unless
+    docker_remove_running_engine, which warns with them instead. Problems and warnings."""
+    containers = engine.get("containers")
+    if containers is None:
+        return [
+            "%s is active but does not answer (%s), so the role cannot tell whether it runs"
+            " containers and stopped before %s anything. Set docker_remove_running_engine=true"
+            " to remove it anyway." % (who, engine.get("error", "no answer"), before)
+        ], []
+    if not containers:
+        return [], []
+    if not want["remove_running_engine"]:
+        return [
+            "%s is running %d container(s): %s. %s and stops them, so the role stopped before"
+            " %s anything. Stop or migrate those containers and run again, or set"
+            " docker_remove_running_engine=true to remove the engine anyway%s."
+            % (who, len(containers), ", ".join(containers), removal, before, kept)
+        ], []
+    return [], [
+        "docker_remove_running_engine is true: %s is removed and its %d running container(s)"
+        " stop: %s." % (removed, len(containers), ", ".join(containers))
+    ]
+
+
 def removal_rules(
     plan: Data, host: Data, want: Data, rules: Data
 ) -> Tuple[List[str], List[str], bool]:
-    """docker_state=absent has the guard docker_state=present has: removing an engine that runs
-    containers stops them, so it needs docker_remove_running_engine. Returns problems, warnings
-    and whether the engine must be read first."""
+    """docker_state=absent has the guard docker_state=present has (removal_guard): removing an
+    engine that runs containers stops them. Returns problems, warnings and whether the engine
+    must be read first."""
     if rules["engine_package"] not in plan["absent"]["packages"] or not engine_active(host):
         return [], [], False
     engine = host.get("engine")
     if engine is None:
         return [], [], True
-    containers = engine.get("containers")
-    if containers is None:
-        return (
-            [
-                "dockerd is active but does not answer (%s), so the role cannot tell whether it"
-                " runs containers and stopped before removing anything. Set"
-                " docker_remove_running_engine=true to remove it anyway."
-                % engine.get("error", "no answer")
-            ],
-            [],
-            False,
-        )
-    if containers and not want["remove_running_engine"]:
-        return (
-            [
-                "dockerd runs %d container(s): %s. docker_state=absent removes the engine and"
-                " stops them, so the role stopped before removing anything. Stop or migrate"
-                " them and run again, or set docker_remove_running_engine=true."
-                % (len(containers), ", ".join(containers))
-            ],
-            [],
-            False,
-        )
-    if containers:
-        return (
-            [],
-            [
-                "docker_remove_running_engine is true: the engine is removed and its %d running"
-                " container(s) stop: %s." % (len(containers), ", ".join(containers))
-            ],
-            False,
-        )
-    return [], [], False
+    problems, warned = removal_guard(
+        engine,
+        want,
+        who="dockerd",
+        removal="docker_state=absent removes the engine",
+        before="removing",
+        removed="the engine",
+    )
+    return problems, warned, False
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -948,15 +931,9 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Tuple[Absen
         "packages": remove,
         "files": existing,
         "daemon": daemon,
-        "forget_record": bool(record.get("exists")),
         "users": users,
         "data_dirs": data,
     }, warned
-
-
-def to_json(value: Any) -> str:
-    """The text the role writes for a JSON file (2-space indent, sorted keys, final newline)."""
-    return json.dumps(value, indent=2, sort_keys=True) + "\n"
 
 
 __all__ = ["after_install_plan", "is_docker_uri", "make_plan", "resolve", "to_json"]

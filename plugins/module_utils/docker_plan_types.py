@@ -37,7 +37,6 @@ class Rewrite(TypedDict):
     content: str
     dest: str  # where it is written: the file, or a safe symlink's target
     mode: str
-    replace_link: bool
 
 
 class LegacyStep(TypedDict):
@@ -105,10 +104,8 @@ class ServiceStep(TypedDict):
     needed: bool
     units: List[str]
     restart: bool
-    restart_why: str
     reset_failed: bool
     prove: bool
-    failed: bool
 
 
 class UsersStep(TypedDict):
@@ -128,15 +125,13 @@ class AbsentDaemon(TypedDict):
 class AbsentUsers(TypedDict):
     needed: bool
     remove: List[str]
-    forget_record: bool
 
 
 class AbsentStep(TypedDict):
     needed: bool
     packages: List[str]
     files: List[str]
-    daemon: AbsentDaemon
-    forget_record: bool
+    daemon: AbsentDaemon  # the record of the role's keys goes with it
     users: AbsentUsers
     data_dirs: List[str]
 

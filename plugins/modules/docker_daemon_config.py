@@ -109,6 +109,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
     ROOT_FILE,
     ensure_dir,
+    json_bytes,
     put,
     read,
     remove,
@@ -116,10 +117,6 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_files impor
 )
 
 _MISSING = object()
-
-
-def to_json(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def current_json(path: str) -> Any:
@@ -156,6 +153,15 @@ def changed_keys(before: Any, config: Dict[str, Any]) -> List[str]:
     )
 
 
+def write_daemon_json(module: AnsibleModule, diff: List[Dict[str, Any]]) -> bool:
+    """daemon.json holds O(config), validated by the installed dockerd before it replaces the
+    file."""
+    p = module.params
+    return put(
+        module, p["path"], json_bytes(p["config"]), check=lambda f: validate(module, f), diff=diff
+    )
+
+
 def put_dropin(module: AnsibleModule, content: str, diff: List[Dict[str, Any]]) -> bool:
     """docker.service's drop-in as CONTENT (removed when empty), systemd told of a change."""
     path = module.params["dropin_path"]
@@ -188,9 +194,7 @@ def take_out(module: AnsibleModule, diff: List[Dict[str, Any]]) -> Dict[str, Any
     elif before == p["config"]:
         daemon_changed = False  # none of the role's keys in it: not the role's file any more
     else:
-        daemon_changed = put(
-            module, p["path"], to_json(p["config"]), check=lambda f: validate(module, f), diff=diff
-        )
+        daemon_changed = write_daemon_json(module, diff)
     record_changed = remove(module, p["record_path"], diff)
     dropin_changed = put_dropin(module, "", diff)
     return {
@@ -232,16 +236,14 @@ def main() -> None:
     if before == p["config"] and os.path.islink(p["path"]):
         # The same JSON, in a file of its own instead of a link (chmod would follow the link):
         # not a change for the engine, which already runs this content.
-        unlinked = changed = put(module, p["path"], to_json(p["config"]), diff=diff)
+        unlinked = changed = put(module, p["path"], json_bytes(p["config"]), diff=diff)
         daemon_changed = False
     elif before == p["config"] or (not exists and not p["config"]):
         daemon_changed = False
         if exists:
             changed = set_attributes(module, p["path"], ROOT_FILE, diff) or changed
     else:
-        daemon_changed = put(
-            module, p["path"], to_json(p["config"]), check=lambda f: validate(module, f), diff=diff
-        )
+        daemon_changed = write_daemon_json(module, diff)
 
     # before a reload or restart, and before the packages' first start of dockerd
     changed = put_dropin(module, p["dropin"], diff) or changed
@@ -266,7 +268,7 @@ def main() -> None:
         stamp = os.stat(p["path"]).st_mtime_ns
     if stamp is not None:
         record["reloaded_mtime_ns"] = stamp
-    record_changed = put(module, p["record_path"], to_json(record), diff=diff)
+    record_changed = put(module, p["record_path"], json_bytes(record), diff=diff)
     module.exit_json(
         changed=changed or daemon_changed or record_changed,
         daemon_json_changed=daemon_changed,

@@ -85,7 +85,6 @@ still_holding:
 """
 
 import grp
-import json
 import os
 import pwd
 from typing import Dict, List
@@ -93,6 +92,7 @@ from typing import Dict, List
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
     ensure_dir,
+    json_bytes,
     put,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
@@ -174,8 +174,7 @@ def main() -> None:
         recorded = remove_file(module, p["record_path"])
     elif p["record_path"] and p["record"] is not None:
         ensure_dir(module, os.path.dirname(p["record_path"]))
-        data = (json.dumps(p["record"], indent=2, sort_keys=True) + "\n").encode("utf-8")
-        recorded = put(module, p["record_path"], data)
+        recorded = put(module, p["record_path"], json_bytes(p["record"]))
     module.exit_json(
         changed=bool(created or added or removed or recorded),
         created=created,

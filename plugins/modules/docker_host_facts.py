@@ -117,7 +117,6 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
     Data,
-    installed,
     make_plan,
     resolve,
 )
@@ -368,11 +367,9 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
     return host
 
 
-def read_more(
-    module: AnsibleModule, host: Data, needs: List[str], paths: Data, rules: Data
-) -> None:
-    """The readings the plan asked for."""
-    for name in needs:
+def read_more(module: AnsibleModule, host: Data, plan: Data, paths: Data, rules: Data) -> None:
+    """The readings the plan asked for (its needs)."""
+    for name in plan["needs"]:
         if name == "engine":
             host["engine"] = docker_engine.state(paths["socket"])
         elif name == "candidate":
@@ -380,8 +377,7 @@ def read_more(
         elif name == "dpkg_audit":
             host["dpkg"]["audit"] = run(module, ["dpkg", "--audit"])
         elif name == "prerequisite_candidates":
-            missing = [p for p in rules["prerequisite_packages"] if p not in installed(host)]
-            policy = run(module, ["apt-cache", "policy"] + missing)
+            policy = run(module, ["apt-cache", "policy"] + plan["prerequisites"]["missing"])
             host["prerequisite_candidates"] = candidates(policy)
         host["read"].append(name)
 
@@ -415,7 +411,7 @@ def main() -> None:
     for _round in range(3):  # each reading may lead to a decision that needs another
         if not plan["needs"]:
             break
-        read_more(module, host, plan["needs"], paths, rules)
+        read_more(module, host, plan, paths, rules)
         plan = make_plan(host, want, paths, rules)
     for warning in plan["warnings"]:
         module.warn(warning)

@@ -155,5 +155,5 @@ def test_shape_errors_finds_extra_missing_and_nested_keys() -> None:
     ]
     del users["add"]
     assert shape_errors(users, types.UsersStep, "u") == ["u.add: missing"]
-    rewrite = {"x": {"content": "", "dest": "", "mode": "0644"}}
-    assert shape_errors(rewrite, dict[str, types.Rewrite], "r") == ["r['x'].replace_link: missing"]
+    rewrite = {"x": {"content": "", "dest": ""}}
+    assert shape_errors(rewrite, dict[str, types.Rewrite], "r") == ["r['x'].mode: missing"]

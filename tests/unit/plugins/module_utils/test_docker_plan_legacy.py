@@ -118,8 +118,8 @@ def test_files_with_only_dockers_entries_go_and_mixed_files_are_rewritten(
     }
 
 
-def written(dest: str, content: str, mode: str = "0644", replace_link: bool = False) -> Any:
-    return {"content": content, "dest": dest, "mode": mode, "replace_link": replace_link}
+def written(dest: str, content: str, mode: str = "0644") -> Any:
+    return {"content": content, "dest": dest, "mode": mode}
 
 
 MIXED = "/etc/apt/sources.list.d/mixed.list"
@@ -140,7 +140,7 @@ MIXED = "/etc/apt/sources.list.d/mixed.list"
         # ... else replaced by a root:root 0644 file of its own
         (
             {"mode": "0666", "link": True, "target": "/tmp/any.list", "target_ok": False},
-            written(MIXED, OTHER, "0644", replace_link=True),
+            written(MIXED, OTHER, "0644"),
         ),
     ],
 )
