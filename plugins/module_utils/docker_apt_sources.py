@@ -11,11 +11,18 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Set, Tuple
 
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    apt_auth_entry,
+    without_credentials,
+)
+
 DOCKER_URI = re.compile(r"^https?://download\.docker\.com/linux/[A-Za-z0-9._-]+$")
 
 
 def normalize_uri(uri: str) -> str:
-    return uri.strip().rstrip("/")
+    """URI as entries are compared: no trailing slash, no user:password@ (older guides put a
+    token there)."""
+    return without_credentials(uri.strip()).rstrip("/")
 
 
 # The components of Docker's repository: docker_apt_channel's choices, and the channels older
@@ -40,6 +47,15 @@ def is_docker_entry(uri: str, components: List[str], repository_url: str) -> boo
         and bool(components)
         and all(c in DOCKER_CHANNELS for c in components)
     )
+
+
+def auth_content(repository_url: str, marker: str) -> Optional[str]:
+    """The role's file in /etc/apt/auth.conf.d: apt's login for the repository when its URL has
+    credentials (None otherwise), under the role's MARKER line."""
+    entry = apt_auth_entry(repository_url) if repository_url else None
+    if entry is None:
+        return None
+    return "%s; the login for docker_apt_repository_url.\n%s" % (marker, entry)
 
 
 def is_deb822(name: str) -> bool:

@@ -20,6 +20,7 @@ Diff = List[Dict[str, Any]]
 
 ROOT_FILE = (0o644, 0, 0)
 ROOT_DIR = (0o755, 0, 0)
+SECRET_FILE = (0o600, 0, 0)
 
 
 def to_json(value: Any) -> str:
@@ -124,15 +125,17 @@ def put(
     check: Optional[Callable[[str], None]] = None,
     diff: Optional[Diff] = None,
     show: bool = True,
+    attributes: Attributes = ROOT_FILE,
 ) -> bool:
-    """PATH holds DATA as root:root 0644, replaced atomically; True when that took (or in check
-    mode would take) a change. CHECK, if given, is called with the staged file before it replaces
-    PATH, and may fail the module. DIFF, a list, gets the before/after entries (the content only
-    when SHOW). A symlink at PATH is replaced, never written through."""
+    """PATH holds DATA with ATTRIBUTES (root:root 0644 unless given), replaced atomically; True
+    when that took (or in check mode would take) a change. CHECK, if given, is called with the
+    staged file before it replaces PATH, and may fail the module. DIFF, a list, gets the
+    before/after entries (the content only when SHOW). A symlink at PATH is replaced, never
+    written through."""
     current = read(path)
     # A symlink is replaced by a file of its own: chown/chmod would follow it to its target.
     if current == data and not os.path.islink(path):
-        return set_attributes(module, path, ROOT_FILE, diff)
+        return set_attributes(module, path, attributes, diff)
     if diff is not None and show:
         diff.append(
             {
@@ -148,7 +151,7 @@ def put(
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        set_attributes(module, staged, ROOT_FILE)
+        set_attributes(module, staged, attributes)  # mkstemp made it 0600: never wider before
         if check is not None:
             check(staged)
         # atomic_move would copy the old file's owner and mode onto the new one by default.
@@ -157,7 +160,7 @@ def put(
         if os.path.exists(staged):
             os.unlink(staged)
     # Set them again: whatever atomic_move did, the file ends with the documented attributes.
-    set_attributes(module, path, ROOT_FILE)
+    set_attributes(module, path, attributes)
     return True
 
 

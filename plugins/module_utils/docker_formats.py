@@ -15,13 +15,17 @@
 #       TLS, registry-mirrors, insecure-registries) follow the same rules as everywhere else.
 #   masked(text) -> str
 #       TEXT with the user information of every URL in it (user:password@) replaced by ***@.
+#   without_credentials(url) -> str, apt_auth_entry(url) -> str | None
+#       URL without its user information; the line of apt's auth.conf(5) that gives apt URL's
+#       credentials (None when it has none): a repository's credentials live there, 0600, never
+#       in a source file.
 #   normalize_fingerprint(value) -> str, SUPPORTED_ARCHITECTURES, CHECKED_OPTIONS, TLS_OPTIONS
 from __future__ import annotations
 
 import ipaddress
 import re
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 # Debian architecture names Docker publishes packages for and the role supports.
 SUPPORTED_ARCHITECTURES = ("amd64", "arm64")
@@ -43,6 +47,29 @@ _LOCAL_HOSTS = ("unix://", "fd://")
 def masked(text: str) -> str:
     """TEXT with every URL's user information (a user name, a password, a token) shown as ***."""
     return _USERINFO.sub(r"\1***@", str(text))
+
+
+def without_credentials(url: str) -> str:
+    """URL without its user information (user:password@)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def apt_auth_entry(url: str) -> str | None:
+    """The auth.conf(5) line that gives apt URL's user and password for URL's scheme, host, port
+    and path, or None when URL has no credentials. apt matches a machine without a scheme only
+    for https, so the scheme is always written."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None
+    machine = without_credentials(url).rstrip("/")
+    return "machine %s login %s password %s\n" % (
+        machine,
+        unquote(parts.username),
+        unquote(parts.password or ""),
+    )
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -79,7 +106,15 @@ def _host_problem(host: str) -> str | None:
 
 
 def url_problem(value: object) -> str | None:
-    """An http:// or https:// URL with a host (a path is allowed)."""
+    """An http:// or https:// URL with a host (a path is allowed), and credentials apt can use."""
+    problem = _url_shape_problem(value)
+    if problem:
+        return problem
+    parts = urlsplit(str(value))
+    return _credentials_problem(parts.username, parts.password)
+
+
+def _url_shape_problem(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return f"must be {_URL}"
     if any(ch.isspace() for ch in value):
@@ -99,10 +134,22 @@ def url_problem(value: object) -> str | None:
     return None
 
 
+def _credentials_problem(user: str | None, password: str | None) -> str | None:
+    """User information apt's auth.conf can hold: a user and a password (a token is the password),
+    neither with spaces once decoded."""
+    if user is None:
+        return None
+    if not password:
+        return f"must be {_URL} with user:password@ (a token as the password), not a user alone"
+    if any(ch.isspace() for ch in unquote(user) + unquote(password)):
+        return f"must be {_URL} whose user and password have no spaces (apt's auth.conf)"
+    return None
+
+
 def registry_mirror_problem(value: object) -> str | None:
     """A registry mirror as dockerd accepts it: an http(s) URL without query, fragment or
     credentials."""
-    problem = url_problem(value)
+    problem = _url_shape_problem(value)
     if problem:
         return problem.replace(_URL, _MIRROR, 1)
     parts = urlsplit(str(value))

@@ -14,6 +14,9 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.provision.hosts.plugins.module_utils import docker_engine
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    without_credentials,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import (
     Data,
     after_install_plan,
@@ -120,6 +123,15 @@ def read_service_side(module: Any, want: Data, paths: Data, rules: Data) -> Data
         "users": known,
         "group": group,
     }
+
+
+def hide_credentials(module: Any, want: Data) -> None:
+    """WANT's URLs that carry credentials are shown as ******** wherever the module's result or
+    invocation would show them (the plan holds them only without their credentials)."""
+    for name in ("repository_url", "key_url"):
+        url = want.get(name) or ""
+        if without_credentials(url) != url:
+            module.no_log_values.add(url)
 
 
 def with_default_users(want: Data, login_hint: Optional[str]) -> Data:

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
     is_docker_uri,
+    normalize_uri,
     read_entries,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import to_json
@@ -34,9 +35,11 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_formats imp
     CHECKED_OPTIONS,
     SUPPORTED_ARCHITECTURES,
     TLS_OPTIONS,
+    apt_auth_entry,
     masked,
     normalize_fingerprint,
     option_problem,
+    without_credentials,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan_types import (
     AbsentDaemon,
@@ -75,6 +78,7 @@ PRESENT_STEPS = (
 ABSENT_STEPS = ("dpkg", "legacy", "absent")
 ROOT_FILE = ("0644", 0, 0)
 ROOT_DIR = ("0755", 0, 0)
+SECRET_FILE = ("0600", 0, 0)
 _MISSING = object()
 
 
@@ -84,13 +88,18 @@ _MISSING = object()
 def resolve(os_release: Dict[str, str], architecture: str, want: Data) -> Resolved:
     """The effective values of the variables whose default depends on the host."""
     distribution = os_release.get("distribution", "")
-    repository = want.get("repository_url") or DOCKER_REPOSITORY + distribution
+    given = want.get("repository_url") or ""
+    # Credentials in the URL go to apt's auth.conf.d (docker_apt_source), never into the plan,
+    # docker.sources or a message.
+    repository = without_credentials(given) if given else DOCKER_REPOSITORY + distribution
+    key_url = want.get("key_url") or ""
     return {
         "distribution": distribution,
         "codename": os_release.get("codename", ""),
         "os_name": os_release.get("name", "an unknown OS"),
         "repository_url": repository,
-        "key_url": want.get("key_url") or repository.rstrip("/") + "/gpg",
+        "repository_auth": bool(given) and apt_auth_entry(given) is not None,
+        "key_url": without_credentials(key_url) if key_url else repository.rstrip("/") + "/gpg",
         "fingerprint": normalize_fingerprint(want.get("fingerprint", "")),
         "architecture": want.get("architecture") or architecture,
     }
@@ -237,8 +246,8 @@ def preflight(host: Data, want: Data, resolved: Resolved, rules: Data) -> List[s
         )
     values = {
         "docker_apt_key_fingerprint": want.get("fingerprint", ""),
-        "docker_apt_repository_url": resolved["repository_url"],
-        "docker_apt_key_url": resolved["key_url"],
+        "docker_apt_repository_url": want.get("repository_url") or resolved["repository_url"],
+        "docker_apt_key_url": want.get("key_url") or resolved["key_url"],
         "docker_registry_mirrors": want.get("registry_mirrors") or [],
         "docker_insecure_registries": want.get("insecure_registries") or [],
         "docker_daemon_options": want.get("daemon_options") or {},
@@ -344,6 +353,8 @@ def legacy_step(
     """Docker sources and keys the role did not write: files holding only Docker's entries go,
     files that also hold other repositories lose only Docker's entries."""
     delete, rewrite, problems = [], {}, []
+    shared_mirror = False  # an entry that stays is served from docker_apt_repository_url
+    mirror = normalize_uri(resolved["repository_url"])
     own = paths["source"]
     for path, source in sorted((host.get("sources") or {}).items()):
         name, content = os.path.basename(path), source.get("content", "")
@@ -351,6 +362,7 @@ def legacy_step(
             continue  # the role's own
         entries = read_entries(name, content, resolved["repository_url"])
         named = any(fnmatch.fnmatch(name, p) for p in rules["legacy_source_patterns"])
+        shared_mirror = shared_mirror or (entries.other > 0 and mirror in entries.without_docker)
         if path == paths["main_list"]:
             if entries.docker:
                 rewrite[path] = rewritten(path, source, entries.without_docker)
@@ -365,6 +377,10 @@ def legacy_step(
             rewrite[path] = rewritten(path, source, entries.without_docker)
     delete += [p for p in host.get("legacy_keys") or [] if p not in delete]
     docker_keys = {rules["official_key_fingerprint"], resolved["fingerprint"]}
+    if shared_mirror:
+        # the mirror's key may sign the distribution's entries it serves too: it stays trusted
+        docker_keys.discard(resolved["fingerprint"])
+        docker_keys.add(rules["official_key_fingerprint"])
     apt_keys = sorted(set(host.get("apt_key_fingerprints") or []) & docker_keys)
     return {
         "needed": bool(delete or rewrite or apt_keys),
@@ -403,6 +419,7 @@ def repository_step(
         if source_content_changes
         else ("keep" if in_place(source, ROOT_FILE) else "attributes")
     )
+    auth_action = auth_step(host, resolved)
     warning = []
     if key.get("exists") and found:
         warning.append(
@@ -410,13 +427,25 @@ def repository_step(
             % (paths["key"], found, resolved["key_url"])
         )
     return {
-        "needed": key_action != "keep" or source_action != "keep",
+        "needed": key_action != "keep" or source_action != "keep" or auth_action != "keep",
         "key": key_action,
         "source": source_action,
         "source_content": content,
-        # apt must read its lists again only when what it trusts or reads changed
-        "refresh_cache": key_action == "replace" or source_content_changes,
+        "auth": auth_action,
+        # apt must read its lists again only when what it trusts, reads or logs in with changed
+        "refresh_cache": key_action == "replace" or source_content_changes or auth_action != "keep",
     }, warning
+
+
+def auth_step(host: Data, resolved: Resolved) -> str:
+    """The repository's credentials file in auth.conf.d (root 0600): written when the URL has
+    credentials and the file does not hold exactly them (docker_host_facts compares it on the
+    host and returns only whether it matches), removed when the URL has none and the file is
+    the role's."""
+    auth = (host.get("files") or {}).get("auth") or {}
+    if resolved["repository_auth"]:
+        return "keep" if auth.get("current") and in_place(auth, SECRET_FILE) else "write"
+    return "remove" if auth.get("exists") and auth.get("ours") else "keep"
 
 
 def daemon_step(
@@ -887,9 +916,14 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Tuple[Absen
         or (purge and (packages.get(p) or {}).get("status") == "config-files")
     ]
     files = host.get("files") or {}
+    auth = files.get("auth") or {}
     existing = [
         path
-        for path, state in ((paths["source"], files.get("source")), (paths["key"], host.get("key")))
+        for path, state in (
+            (paths["source"], files.get("source")),
+            (paths["key"], host.get("key")),
+            (paths["auth"], auth if auth.get("ours") else None),
+        )
         if (state or {}).get("exists")
     ]
     state = files.get("daemon_json") or {}

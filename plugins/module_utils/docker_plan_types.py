@@ -20,8 +20,9 @@ class Resolved(TypedDict):
     distribution: str
     codename: str
     os_name: str
-    repository_url: str
-    key_url: str
+    repository_url: str  # without credentials
+    repository_auth: bool  # the URL has credentials: apt reads them from auth.conf.d
+    key_url: str  # without credentials
     fingerprint: str
     architecture: str
 
@@ -57,6 +58,7 @@ class RepositoryStep(TypedDict):
     key: str  # keep | attributes | replace
     source: str  # keep | attributes | write
     source_content: str
+    auth: str  # keep | write | remove: the credentials file in auth.conf.d
     refresh_cache: bool
 
 

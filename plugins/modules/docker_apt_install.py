@@ -193,6 +193,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_runner 
     resolve,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
+    hide_credentials,
     read_after_install,
     with_default_users,
 )
@@ -349,7 +350,10 @@ class Run:
 
 
 def main() -> None:
-    run = Run(AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True))
+    module = AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True)
+    if module.params.get("after_install"):
+        hide_credentials(module, module.params["after_install"]["want"])
+    run = Run(module)
     outcome = run.check() if run.module.check_mode else run.apply()
     result = dict(run.result, seconds=run.apt.seconds, lock_waits=run.apt.lock_waits)
     result.update(outcome)

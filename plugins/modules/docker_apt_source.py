@@ -22,10 +22,14 @@ description:
 - >-
   Returns a C(diff): the source's content before and after, the key change by fingerprint, and
   owner/mode changes.
+- Writes the repository's credentials, when O(repository_url) has them, to O(auth_path)
+  (root:root 0600); their content never appears in the diff or the result.
 - In check mode it downloads and verifies the key when needed, and writes nothing.
 options:
   key_url:
-    description: Where the key is downloaded from.
+    description:
+    - Where the key is downloaded from. Credentials in it (or those of O(repository_url) for the
+      same scheme, host and port) are sent to that host, and never shown.
     type: str
     required: true
   fingerprint:
@@ -44,6 +48,21 @@ options:
     description: The source file's content.
     type: str
     required: true
+  repository_url:
+    description:
+    - The repository's URL as given. When it has credentials (V(https://user:token@host/path)),
+      they are written to O(auth_path) (root:root 0600, in apt's auth.conf format) and used for
+      the key download from the same host; O(source_content) must hold the URL without them.
+      Without credentials, a file of the role's at O(auth_path) is removed.
+    type: str
+    default: ""
+  auth_path:
+    description: Where apt reads the repository's login (a file in C(/etc/apt/auth.conf.d)).
+    type: path
+  marker:
+    description: The first line of the files the role writes (the credentials file's too).
+    type: str
+    default: "# Written by the Ansible role docker"
   timeout:
     description: Download timeout in seconds.
     type: int
@@ -76,6 +95,10 @@ source_changed:
   description: The source file was written or its owner or mode corrected.
   returned: always
   type: bool
+auth_changed:
+  description: The credentials file was written, corrected or removed.
+  returned: always
+  type: bool
 key_found:
   description: What O(key_path) held before (its fingerprint, or what is wrong with it).
   returned: always
@@ -89,18 +112,26 @@ fingerprint:
 import os
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
+    auth_content,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
     ROOT_FILE,
+    SECRET_FILE,
     ensure_dir,
     put,
     read,
+    remove,
     set_attributes,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    masked,
     normalize_fingerprint,
+    without_credentials,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
     OpenPGPError,
@@ -121,11 +152,35 @@ def installed_key(path: str) -> Tuple[Optional[str], str]:
     return found, "the key " + found
 
 
-def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
+def login_for(key_url: str, repository_url: str) -> Tuple[Optional[str], Optional[str]]:
+    """The user and password the key download sends: KEY_URL's own, else REPOSITORY_URL's when
+    the key is on the same scheme, host and port (as apt's auth.conf would match it)."""
+    key, repository = urlsplit(key_url), urlsplit(repository_url)
+    if key.username is None and repository.username is not None:
+        same = (key.scheme, key.hostname, key.port) == (
+            repository.scheme,
+            repository.hostname,
+            repository.port,
+        )
+        key = repository if same else key
+    if key.username is None:
+        return None, None
+    return unquote(key.username), unquote(key.password or "")
+
+
+def download(module: AnsibleModule, url: str, repository_url: str, timeout: int) -> bytes:
     """The key at URL, in memory. open_url, not fetch_url: fetch_url stages through the module's
     remote_tmp, which a first run as root creates with a warning on every fresh host."""
+    user, password = login_for(url, repository_url)
     try:
-        response = open_url(url, timeout=timeout, http_agent="provision.hosts.docker_apt_source")
+        response = open_url(
+            without_credentials(url),
+            timeout=timeout,
+            http_agent="provision.hosts.docker_apt_source",
+            url_username=user,
+            url_password=password,
+            force_basic_auth=user is not None,
+        )
         return bytes(response.read())
     except HTTPError as error:
         reason, status = str(error.reason), str(error.code)
@@ -135,7 +190,7 @@ def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
         reason, status = str(error) or type(error).__name__, "-"
     module.fail_json(
         msg="Could not download the repository key from %s: %s (HTTP %s). Nothing was changed."
-        % (url, reason, status)
+        % (without_credentials(url), masked(reason), status)
     )
     raise AssertionError("fail_json returned")  # for type checkers: it exits
 
@@ -143,7 +198,11 @@ def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            # no_log only for a URL with credentials (below): a plain URL is shown as it is
             "key_url": {"type": "str", "required": True, "no_log": False},
+            "repository_url": {"type": "str", "default": ""},
+            "auth_path": {"type": "path", "no_log": False},
+            "marker": {"type": "str", "default": "# Written by the Ansible role docker"},
             "fingerprint": {"type": "str", "required": True},
             "key_path": {"type": "path", "required": True},
             "source_path": {"type": "path", "required": True},
@@ -153,6 +212,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    for url in (p["key_url"], p["repository_url"]):
+        if without_credentials(url) != url:
+            module.no_log_values.add(url)
+    key_url = without_credentials(p["key_url"])  # as messages show it
     expected = normalize_fingerprint(p["fingerprint"])
     diff: List[Dict[str, Any]] = []
     found, described = installed_key(p["key_path"])
@@ -162,14 +225,14 @@ def main() -> None:
         dir_changed = ensure_dir(module, key_dir, diff)
         key_changed = set_attributes(module, p["key_path"], ROOT_FILE, diff)
     else:
-        data = download(module, p["key_url"], p["timeout"])
+        data = download(module, p["key_url"], p["repository_url"], p["timeout"])
         try:
             key = verified_key(data, expected)
         except OpenPGPError as error:
             module.fail_json(
                 msg="The key downloaded from %s %s; docker_apt_key_fingerprint expects exactly"
                 " one armored public key, %s. Nothing was installed and the source was not"
-                " written: apt does not trust it." % (p["key_url"], error, expected),
+                " written: apt does not trust it." % (key_url, error, expected),
                 **result,
             )
         result["fingerprint"] = expected
@@ -178,7 +241,7 @@ def main() -> None:
                 "before_header": p["key_path"],
                 "after_header": p["key_path"],
                 "before": "%s\n" % described,
-                "after": "the key %s (verified, from %s)\n" % (expected, p["key_url"]),
+                "after": "the key %s (verified, from %s)\n" % (expected, key_url),
             }
         )
         dir_changed = ensure_dir(module, key_dir, diff)
@@ -187,7 +250,30 @@ def main() -> None:
     result["source_changed"] = put(
         module, p["source_path"], p["source_content"].encode("utf-8"), diff=diff
     )
-    module.exit_json(changed=result["key_changed"] or result["source_changed"], diff=diff, **result)
+    result["auth_changed"] = bool(p["auth_path"]) and put_auth(module, p["auth_path"], diff)
+    changed = result["key_changed"] or result["source_changed"] or result["auth_changed"]
+    module.exit_json(changed=changed, diff=diff, **result)
+
+
+def put_auth(module: AnsibleModule, path: str, diff: List[Dict[str, Any]]) -> bool:
+    """apt's login for the repository at PATH (root 0600) when its URL has one; else a file the
+    role wrote there goes. The diff says what happened, never what the file holds."""
+    p = module.params
+    content = auth_content(p["repository_url"], p["marker"])
+    if content is None:
+        current = read(path) if not os.path.islink(path) else None
+        if current is None or not current.startswith(p["marker"].encode("utf-8")):
+            return False
+        changed = remove(module, path)
+        what = "removed: docker_apt_repository_url has no credentials\n"
+    else:
+        data = content.encode("utf-8")
+        changed = ensure_dir(module, os.path.dirname(path), diff)
+        changed = put(module, path, data, show=False, attributes=SECRET_FILE) or changed
+        what = "the login for %s (root:root 0600)\n" % without_credentials(p["repository_url"])
+    if changed:
+        diff.append({"before_header": path, "after_header": path, "before": "", "after": what})
+    return changed
 
 
 if __name__ == "__main__":

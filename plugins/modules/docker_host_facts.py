@@ -98,10 +98,12 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_lists i
     has_candidate,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
+    auth_content,
     normalize_uri,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import TLS_OPTIONS
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
+    hide_credentials,
     login_user,
     path_state,
     read_after_install,
@@ -325,6 +327,17 @@ def tls_files(options: Data) -> Data:
     return found
 
 
+def auth_file(path: str, repository_url: str, marker: str) -> Data:
+    """The role's credentials file in auth.conf.d: its attributes, whether the role wrote it and
+    whether it holds exactly the login of REPOSITORY_URL. Never its content: that is a secret."""
+    state = path_state(path)
+    if state["exists"] and not state["is_dir"] and not os.path.islink(path):
+        content = read_bytes(path).decode("utf-8", errors="replace")
+        state["ours"] = content.startswith(marker)
+        state["current"] = content == auth_content(repository_url, marker)
+    return state
+
+
 def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Data:
     host = read_service_side(module, want, paths, rules)
     host["os"] = os_release()
@@ -362,6 +375,9 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
         {
             "source": text_file(paths["source"]),
             "daemon_json": text_file(paths["daemon_json"]),
+            "auth": auth_file(
+                paths["auth"], want.get("repository_url") or "", rules["source_marker"]
+            ),
         }
     )
     return host
@@ -402,6 +418,7 @@ def main() -> None:
     )
     paths, rules = module.params["paths"], module.params["rules"]
     want = with_default_users(module.params["want"], module.params["login_user"])
+    hide_credentials(module, want)
     if module.params["scope"] == "after_install":
         reading = read_after_install(module, want, paths, rules, docker_engine.SOCKET)
         module.exit_json(changed=False, **reading)

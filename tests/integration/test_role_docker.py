@@ -32,12 +32,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shlex
+import shutil
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -552,6 +559,108 @@ def test_docker_users_is_the_whole_list(converged: Host, role_vars: dict[str, An
         converged.sh("pkill -u bob || true; for u in alice bob carol; do userdel $u || true; done")
         succeeded(converge(converged, role_vars))
     assert login in group_members(converged)
+
+
+@pytest.fixture
+def login_mirror(role_vars: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """The test bed's repository behind HTTP Basic authentication (testbed/loginrepo.py), on the
+    test bed's gateway: (URL with the login, the password, the request log)."""
+    from testbed.aptrepo import repo_root
+    from testbed.util import free_port, port_open, wait_until
+
+    base = urlsplit(role_vars["docker_apt_repository_url"])
+    address = str(base.hostname)
+    port = free_port(address)
+    password = secrets.token_urlsafe(12)
+    log = tmp_path / "requests.jsonl"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "testbed.loginrepo",
+            "--bind",
+            address,
+            "--port",
+            str(port),
+            "--log",
+            str(log),
+            "--directory",
+            str(repo_root()),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PROVISION_TESTBED_LOGIN": f"mirror:{password}"},
+    )
+    try:
+        wait_until(lambda: port_open(port, address), timeout=30, what="the login mirror")
+        url = f"http://mirror:{password}@{address}:{port}{base.path}"
+        yield url, password, log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_repository_login_goes_to_auth_conf_only(
+    converged: Host,
+    role_vars: dict[str, Any],
+    login_mirror: tuple[str, str, Path],
+    tmp_path: Path,
+) -> None:
+    """A repository URL with user:password@: the key is downloaded and apt reads the lists
+    logged in; the password is in /etc/apt/auth.conf.d/docker.conf (root 0600) and nowhere
+    else: not in docker.sources, not in provision's output with -v and --diff, not in the
+    JSON document nor ansible-runner's artifacts. Without the login again, the file goes."""
+    url, password, log = login_mirror
+    plain = urlsplit(url)._replace(
+        netloc=urlsplit(url).netloc.split("@")[1], path="/linux/ubuntu/gpg"
+    )
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(plain.geturl(), timeout=10)  # noqa: S310 (the test bed's http URL)
+    assert denied.value.code == 401
+    converged.sh("rm /etc/apt/keyrings/docker.asc")  # so the key is downloaded from the mirror
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({**role_vars, "docker_apt_repository_url": url}), "utf-8")
+    argv = [*provision_argv(), "--json", "-v", "--debug", "apply", "-i", str(converged.inventory)]
+    proc = subprocess.run(
+        [*argv, "-e", f"@{extra}", "--diff"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert password not in proc.stdout + proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["apply"]["changed"] > 0
+    kept = re.search(r"ansible-runner artifacts kept in (\S+)", proc.stderr)
+    assert kept, proc.stderr[-2000:]
+    artifacts = Path(kept.group(1))
+    try:
+        leaked = [p for p in (artifacts / "artifacts").rglob("*") if p.is_file()
+                  and password.encode() in p.read_bytes()]  # fmt: skip
+        assert leaked == []
+    finally:
+        shutil.rmtree(artifacts, ignore_errors=True)
+
+    fetched = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    logged_in = {r["path"] for r in fetched if r["user"] == "mirror"}
+    assert any(p.endswith("/gpg") for p in logged_in), fetched
+    assert any("/dists/focal/" in p for p in logged_in), fetched
+    source = converged.sh("cat /etc/apt/sources.list.d/docker.sources")
+    assert password not in source
+    assert "mirror:" not in source
+    auth = "/etc/apt/auth.conf.d/docker.conf"
+    assert converged.sh(f"stat -c '%a %U:%G' {auth}") == "600 root:root"
+    assert f"login mirror password {password}" in converged.sh(f"cat {auth}")
+    holding = converged.sh(f"grep -rl -- {shlex.quote(password)} /etc /var/lib/apt/lists || true")
+    assert holding.split() == [auth]
+    again = converge(converged, {**role_vars, "docker_apt_repository_url": url})
+    succeeded(again)
+    assert again.result.changed == 0
+
+    without = converge(converged, role_vars)
+    succeeded(without)
+    assert not converged.exists(auth)
 
 
 TLS_DIR = "/etc/docker/tls"

@@ -270,6 +270,53 @@ def test_a_changed_source_is_written_and_apt_reads_again(
     assert plan["packages"]["install"] == []
 
 
+def test_repository_credentials_stay_out_of_the_plan_and_the_source(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["repository_url"] = REPOSITORY.replace("://", "://ops:s3cret@")
+    plan = plan_of(host, want, paths, rules)
+    assert plan["problems"] == []
+    assert plan["resolved"]["repository_url"] == REPOSITORY
+    assert plan["resolved"]["key_url"] == REPOSITORY + "/gpg"
+    assert "s3cret" not in repr(plan)
+    # the login file is missing: written, and apt reads Docker's lists again with it
+    assert (plan["repository"]["source"], plan["repository"]["auth"]) == ("keep", "write")
+    assert plan["repository"]["refresh_cache"] is True
+
+    host["files"]["auth"] = state("0600", path=paths["auth"], ours=True, current=True)
+    assert needed(plan_of(host, want, paths, rules)) == []
+    host["files"]["auth"]["mode"] = "0644"
+    assert plan_of(host, want, paths, rules)["repository"]["auth"] == "write"
+
+    want["repository_url"] = REPOSITORY  # credentials no longer given: the role's file goes
+    host["files"]["auth"].update(mode="0600", current=False)
+    assert plan_of(host, want, paths, rules)["repository"]["auth"] == "remove"
+    host["files"]["auth"]["ours"] = False  # someone else's login file stays
+    assert needed(plan_of(host, want, paths, rules)) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://token@repo.internal/linux/ubuntu", "not a user alone"),
+        ("https://ops:two%20words@repo.internal/linux/ubuntu", "have no spaces"),
+    ],
+)
+def test_credentials_apt_cannot_use_are_refused_without_showing_them(
+    host: dict[str, Any],
+    want: dict[str, Any],
+    paths: dict[str, Any],
+    rules: dict[str, Any],
+    url: str,
+    said: str,
+) -> None:
+    want["repository_url"] = url
+    (problem,) = plan_of(host, want, paths, rules)["problems"]
+    assert said in problem
+    assert "token" not in problem.replace("(a token as the password)", "")
+    assert "words" not in problem
+
+
 def test_the_source_names_the_dpkg_architecture_and_the_pinned_key_file(
     host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
 ) -> None:

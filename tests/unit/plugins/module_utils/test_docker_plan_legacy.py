@@ -217,3 +217,21 @@ def test_a_shared_mirror_keeps_the_distributions_entries() -> None:
     # Docker's own URI is Docker's whatever the component
     official = "deb https://download.docker.com/linux/ubuntu focal main\n"
     assert read_entries("x.list", official, MIRROR).docker == 1
+
+
+def test_a_shared_mirrors_key_stays_trusted_for_the_distribution(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    """The configured key in trusted.gpg leaves only when no entry that stays is served from the
+    same URL: a mirror's key signs the distribution's suites it serves too. Docker's own key
+    always leaves."""
+    official = rules["official_key_fingerprint"]
+    host["apt_key_fingerprints"] = [official, TEST_KEY]
+    want["repository_url"] = MIRROR
+    shared = {"/etc/apt/sources.list": f"deb {MIRROR} focal main\ndeb {MIRROR} focal stable\n"}
+    found, _problems = legacy(host, paths, rules, shared, want)
+    assert found["apt_key_fingerprints"] == [official]
+    assert found["rewrite"]["/etc/apt/sources.list"]["content"] == f"deb {MIRROR} focal main\n"
+    alone = {"/etc/apt/sources.list.d/old.list": f"deb {MIRROR} focal stable\n"}
+    found, _problems = legacy(host, paths, rules, alone, want)
+    assert found["apt_key_fingerprints"] == sorted([official, TEST_KEY])

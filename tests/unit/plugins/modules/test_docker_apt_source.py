@@ -34,11 +34,13 @@ class KeyServer:
     def __init__(self) -> None:
         self.body = b""
         self.requests = 0
+        self.logins: list[str | None] = []  # each request's Authorization header
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.requests += 1
+                outer.logins.append(self.headers.get("Authorization"))
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(outer.body)))
                 self.end_headers()
@@ -222,3 +224,43 @@ def test_the_pinned_key_with_another_keys_secret_packets_is_never_installed(
     assert result["key_changed"] is True
     assert result["key_found"].startswith("a file that holds a secret-key packet (tag 5)")
     assert Path(arguments["key_path"]).read_bytes() == keys.pinned_asc
+
+
+def test_repository_credentials_go_to_auth_conf_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: KeyServer
+) -> None:
+    """A repository URL with user:token@: the key download from that host logs in, apt's login is
+    written 0600 under the role's marker, and the token is in no result or diff; a URL without
+    credentials later takes the file away."""
+    server.body = key("test-key.asc")
+    port = server.server.server_address[1]
+    arguments = {
+        **args(tmp_path, server.url),
+        "repository_url": f"http://ops:s3cret%2Btoken@127.0.0.1:{port}/linux/ubuntu/",
+        "auth_path": str(tmp_path / "auth.conf.d" / "docker.conf"),
+        "marker": "# marker",
+    }
+    with umask(0o000):
+        result = run(capsys, arguments)
+    assert result["auth_changed"]
+    assert server.logins == ["Basic b3BzOnMzY3JldCt0b2tlbg=="]  # ops:s3cret+token
+    auth = Path(arguments["auth_path"])
+    assert auth.read_text() == (
+        "# marker; the login for docker_apt_repository_url.\n"
+        f"machine http://127.0.0.1:{port}/linux/ubuntu login ops password s3cret+token\n"
+    )
+    assert attributes(str(auth)) == ("0600", 0, 0)
+    assert "s3cret" not in repr(result)
+    assert run(capsys, arguments)["changed"] is False
+
+    os.chmod(auth, 0o644)  # widened by someone: put back
+    assert run(capsys, arguments)["auth_changed"]
+    assert attributes(str(auth)) == ("0600", 0, 0)
+
+    without = {**arguments, "repository_url": f"http://127.0.0.1:{port}/linux/ubuntu"}
+    result = run(capsys, without)
+    assert result["auth_changed"]
+    assert not auth.exists()
+    auth.write_text("machine 127.0.0.1 login theirs password kept\n")  # not the role's
+    assert run(capsys, without)["changed"] is False
+    assert auth.exists()
