@@ -92,6 +92,9 @@ while not seen and time.time() < end:
             pass
     time.sleep(0.01)
 open("/run/nr-lock-seen", "w").write(str(seen))
+# Held a little longer: apt-get, seen starting, must reach the lock while it is still taken
+# (on a loaded machine it can get there only after a release on sight).
+time.sleep(3)
 """
 SCENARIOS = {
     # name: (prepare the host's lists, the first refresh, a part of its reason, a part of why the
