@@ -124,15 +124,17 @@ def put(
     check: Optional[Callable[[str], None]] = None,
     diff: Optional[Diff] = None,
     show: bool = True,
+    attributes: Attributes = ROOT_FILE,
 ) -> bool:
-    """PATH holds DATA as root:root 0644, replaced atomically; True when that took (or in check
-    mode would take) a change. CHECK, if given, is called with the staged file before it replaces
-    PATH, and may fail the module. DIFF, a list, gets the before/after entries (the content only
-    when SHOW). A symlink at PATH is replaced, never written through."""
+    """PATH holds DATA with ATTRIBUTES (root:root 0644 unless given), replaced atomically;
+    True when that took (or in check mode would take) a change. CHECK, if given, is called with
+    the staged file before it replaces PATH, and may fail the module. DIFF, a list, gets the
+    before/after entries (the content only when SHOW). A symlink at PATH is replaced, never
+    written through."""
     current = read(path)
     # A symlink is replaced by a file of its own: chown/chmod would follow it to its target.
     if current == data and not os.path.islink(path):
-        return set_attributes(module, path, ROOT_FILE, diff)
+        return set_attributes(module, path, attributes, diff)
     if diff is not None and show:
         diff.append(
             {
@@ -148,7 +150,7 @@ def put(
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        set_attributes(module, staged, ROOT_FILE)
+        set_attributes(module, staged, attributes)
         if check is not None:
             check(staged)
         # atomic_move would copy the old file's owner and mode onto the new one by default.
@@ -157,7 +159,7 @@ def put(
         if os.path.exists(staged):
             os.unlink(staged)
     # Set them again: whatever atomic_move did, the file ends with the documented attributes.
-    set_attributes(module, path, ROOT_FILE)
+    set_attributes(module, path, attributes)
     return True
 
 

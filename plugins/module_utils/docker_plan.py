@@ -55,6 +55,11 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan_types 
     ServiceStep,
     UsersStep,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    apt_conf,
+    cli_config_step,
+    daemon_proxies,
+)
 
 # A reading, a variable set, a step: plain JSON-like values.
 Data = Dict[str, Any]
@@ -71,6 +76,7 @@ PRESENT_STEPS = (
     "packages",
     "service",
     "users",
+    "cli_config",
 )
 ABSENT_STEPS = ("dpkg", "legacy", "absent")
 ROOT_FILE = ("0644", 0, 0)
@@ -121,6 +127,9 @@ def daemon_desired(want: Data) -> Data:
         desired["insecure-registries"] = list(want["insecure_registries"])
     if want.get("live_restore") is not None:
         desired["live-restore"] = bool(want["live_restore"])
+    proxies = daemon_proxies(want.get("proxy"))
+    if proxies:
+        desired["proxies"] = proxies
     hosts = desired.get("hosts")
     if isinstance(hosts, list) and "fd://" not in hosts:
         # the role manages docker.socket: dockerd keeps the socket systemd passes it
@@ -242,6 +251,7 @@ def preflight(host: Data, want: Data, resolved: Resolved, rules: Data) -> List[s
         "docker_registry_mirrors": want.get("registry_mirrors") or [],
         "docker_insecure_registries": want.get("insecure_registries") or [],
         "docker_daemon_options": want.get("daemon_options") or {},
+        "docker_proxy": want.get("proxy") or {},
     }
     if want.get("architecture"):
         values["docker_apt_architecture"] = want["architecture"]
@@ -416,7 +426,26 @@ def repository_step(
         "source_content": content,
         # apt must read its lists again only when what it trusts or reads changed
         "refresh_cache": key_action == "replace" or source_content_changes,
+        "apt_proxy": "keep",  # with_apt_proxy decides
+        "apt_proxy_content": "",
     }, warning
+
+
+def with_apt_proxy(
+    step: RepositoryStep, host: Data, resolved: Resolved, want: Data, rules: Data
+) -> RepositoryStep:
+    """The repository step with the role's apt.conf.d file for Docker's host: written when
+    docker_proxy names a proxy for the repository's scheme (root 0644: it holds no credentials,
+    docker_formats refuses them), deleted when it no longer does."""
+    content = apt_conf(resolved["repository_url"], want.get("proxy"), rules["source_marker"])
+    state = (host.get("files") or {}).get("apt_proxy") or {}
+    if content:
+        action = "keep" if in_place(state, ROOT_FILE, content) else "write"
+    else:
+        action = "delete" if state.get("exists") else "keep"
+    step["apt_proxy"], step["apt_proxy_content"] = action, content
+    step["needed"] = step["needed"] or action != "keep"
+    return step
 
 
 def daemon_step(
@@ -823,6 +852,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
             host, resolved, source_content(resolved, want, paths, rules), paths
         )
         warned += key_warnings
+        plan["repository"] = with_apt_proxy(plan["repository"], host, resolved, want, rules)
         remove = [p for p in want["conflicting_packages"] if p in present]
         remove = remove if want["remove_conflicting_packages"] else []
         plan["conflicts"] = {"needed": bool(remove), "remove": remove}
@@ -837,6 +867,10 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         plan["service"] = service_step(host, want, restart, settle)
         plan["restart"] = restart
         plan["users"] = users_step(host, want)
+        plan["cli_config"], cli_warnings = cli_config_step(
+            list(want.get("users") or []), host.get("cli_configs") or {}, want.get("proxy")
+        )
+        warned += cli_warnings
         engine_problems, engine_warnings, needs_engine = engine_rules(plan, host, want, rules)
         problems += engine_problems
         warned += engine_warnings
@@ -889,7 +923,11 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Tuple[Absen
     files = host.get("files") or {}
     existing = [
         path
-        for path, state in ((paths["source"], files.get("source")), (paths["key"], host.get("key")))
+        for path, state in (
+            (paths["source"], files.get("source")),
+            (paths["key"], host.get("key")),
+            (paths["apt_proxy"], files.get("apt_proxy")),
+        )
         if (state or {}).get("exists")
     ]
     state = files.get("daemon_json") or {}

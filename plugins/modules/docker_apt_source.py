@@ -22,6 +22,10 @@ description:
 - >-
   Returns a C(diff): the source's content before and after, the key change by fingerprint, and
   owner/mode changes.
+- Writes O(apt_proxy_content) to O(apt_proxy_path) (root:root 0644) when it is not empty, and
+  removes O(apt_proxy_path) when it is empty.
+- The key is downloaded through O(proxy) when it names one for the key URL's scheme, and
+  otherwise through the proxy apt is configured with for the key's host (C(apt-config dump)).
 - In check mode it downloads and verifies the key when needed, and writes nothing.
 options:
   key_url:
@@ -48,6 +52,18 @@ options:
     description: Download timeout in seconds.
     type: int
     default: 30
+  proxy:
+    description:
+    - The role's docker_proxy (keys http, https, no_proxy); empty follows apt's own proxy.
+    type: dict
+    default: {}
+  apt_proxy_path:
+    description: The role's apt.conf.d file with apt's proxy for the repository's host.
+    type: path
+  apt_proxy_content:
+    description: Its content; empty removes the file.
+    type: str
+    default: ""
 author:
 - provision maintainers (@provision)
 """
@@ -76,6 +92,10 @@ source_changed:
   description: The source file was written or its owner or mode corrected.
   returned: always
   type: bool
+apt_proxy_changed:
+  description: The apt proxy file was written, corrected or removed.
+  returned: always
+  type: bool
 key_found:
   description: What O(key_path) held before (its fingerprint, or what is wrong with it).
   returned: always
@@ -97,15 +117,22 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_files impor
     ensure_dir,
     put,
     read,
+    remove,
     set_attributes,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    masked,
     normalize_fingerprint,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp import (
     OpenPGPError,
     key_fingerprint,
     verified_key,
+)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    apt_proxy,
+    configured,
+    proxy_for,
 )
 
 
@@ -121,11 +148,36 @@ def installed_key(path: str) -> Tuple[Optional[str], str]:
     return found, "the key " + found
 
 
-def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
-    """The key at URL, in memory. open_url, not fetch_url: fetch_url stages through the module's
-    remote_tmp, which a first run as root creates with a warning on every fresh host."""
+def key_proxy(module: AnsibleModule, url: str, proxy: Dict[str, Any]) -> Optional[str]:
+    """The proxy the key download goes through: docker_proxy's, else the one apt uses for the
+    key's host (a host where apt works only through Acquire::http::Proxy)."""
+    if configured(proxy):
+        return proxy_for(url, proxy)
+    rc, out, _err = module.run_command(["apt-config", "dump"], environ_update={"LC_ALL": "C"})
+    return apt_proxy(out, url) if rc == 0 else None
+
+
+def download(
+    module: AnsibleModule, url: str, timeout: int, proxy: Optional[str], direct: bool
+) -> bytes:
+    """The key at URL, in memory, through PROXY when given. open_url, not fetch_url: fetch_url
+    stages through the module's remote_tmp, which a first run as root creates with a warning on
+    every fresh host."""
+    if proxy:
+        # open_url's proxy is urllib's, read from the environment: this process's own.
+        scheme = url.partition(":")[0].lower()
+        for name in (scheme.upper() + "_PROXY", "no_proxy", "NO_PROXY"):
+            os.environ.pop(name, None)
+        os.environ[scheme + "_proxy"] = proxy
     try:
-        response = open_url(url, timeout=timeout, http_agent="provision.hosts.docker_apt_source")
+        response = open_url(
+            url,
+            timeout=timeout,
+            http_agent="provision.hosts.docker_apt_source",
+            # docker_proxy's no_proxy names the key's host: straight there, whatever the
+            # environment says. Otherwise the environment's proxy, as before.
+            use_proxy=bool(proxy) or not direct,
+        )
         return bytes(response.read())
     except HTTPError as error:
         reason, status = str(error.reason), str(error.code)
@@ -134,8 +186,8 @@ def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
     except (OSError, ValueError) as error:  # timeouts, resets, a malformed URL
         reason, status = str(error) or type(error).__name__, "-"
     module.fail_json(
-        msg="Could not download the repository key from %s: %s (HTTP %s). Nothing was changed."
-        % (url, reason, status)
+        msg="Could not download the repository key from %s%s: %s (HTTP %s). Nothing was changed."
+        % (url, " through the proxy %s" % masked(proxy) if proxy else "", reason, status)
     )
     raise AssertionError("fail_json returned")  # for type checkers: it exits
 
@@ -149,6 +201,9 @@ def main() -> None:
             "source_path": {"type": "path", "required": True},
             "source_content": {"type": "str", "required": True},
             "timeout": {"type": "int", "default": 30},
+            "proxy": {"type": "dict", "default": {}},
+            "apt_proxy_path": {"type": "path"},
+            "apt_proxy_content": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -162,7 +217,8 @@ def main() -> None:
         dir_changed = ensure_dir(module, key_dir, diff)
         key_changed = set_attributes(module, p["key_path"], ROOT_FILE, diff)
     else:
-        data = download(module, p["key_url"], p["timeout"])
+        via = key_proxy(module, p["key_url"], p["proxy"])
+        data = download(module, p["key_url"], p["timeout"], via, configured(p["proxy"]))
         try:
             key = verified_key(data, expected)
         except OpenPGPError as error:
@@ -187,7 +243,18 @@ def main() -> None:
     result["source_changed"] = put(
         module, p["source_path"], p["source_content"].encode("utf-8"), diff=diff
     )
-    module.exit_json(changed=result["key_changed"] or result["source_changed"], diff=diff, **result)
+    result["apt_proxy_changed"] = apt_proxy_file(module, p, diff)
+    changed = result["key_changed"] or result["source_changed"] or result["apt_proxy_changed"]
+    module.exit_json(changed=changed, diff=diff, **result)
+
+
+def apt_proxy_file(module: AnsibleModule, p: Dict[str, Any], diff: List[Dict[str, Any]]) -> bool:
+    """apt's proxy for Docker's host: written when there is content, removed otherwise."""
+    if not p["apt_proxy_path"]:
+        return False
+    if p["apt_proxy_content"]:
+        return put(module, p["apt_proxy_path"], p["apt_proxy_content"].encode("utf-8"), diff=diff)
+    return remove(module, p["apt_proxy_path"], diff)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import TLS_OPTIONS
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
+    cli_configs,
     login_user,
     path_state,
     read_after_install,
@@ -362,6 +363,7 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
         {
             "source": text_file(paths["source"]),
             "daemon_json": text_file(paths["daemon_json"]),
+            "apt_proxy": text_file(paths["apt_proxy"]),
         }
     )
     return host
@@ -406,6 +408,7 @@ def main() -> None:
         reading = read_after_install(module, want, paths, rules, docker_engine.SOCKET)
         module.exit_json(changed=False, **reading)
     host = read_host(module, want, paths, rules)
+    host["cli_configs"] = cli_configs(want.get("users") or [], want.get("proxy"))
     host["check_mode"] = module.check_mode  # what the install can ask apt (its candidate)
     plan = make_plan(host, want, paths, rules)
     for _round in range(3):  # each reading may lead to a decision that needs another
