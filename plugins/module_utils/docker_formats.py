@@ -210,20 +210,15 @@ def daemon_options_problem(value: object) -> str | None:
 
 
 def proxy_url_problem(value: object) -> str | None:
-    """A proxy as docker_proxy takes it: an http(s) URL of the proxy itself, without a path,
-    query or fragment. User information is refused: the role does not yet keep credentials out
-    of daemon.json (0644) and the run's output."""
+    """A proxy as docker_proxy takes it: an http(s) URL of the proxy itself, user information
+    allowed (the role keeps it out of output and of files others can read), without a path,
+    query or fragment."""
     problem = url_problem(value)
     if problem:
         return problem.replace(_URL, _PROXY, 1)
     parts = urlsplit(str(value))
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return f"must be {_PROXY} without a path, ?query or #fragment"
-    if parts.username is not None:
-        return (
-            f"must be {_PROXY} without a user name or password: the role does not keep proxy"
-            " credentials yet (use a proxy that admits the hosts by address)"
-        )
     return None
 
 

@@ -59,6 +59,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy impor
     apt_conf,
     cli_config_step,
     daemon_proxies,
+    file_mode,
 )
 
 # A reading, a variable set, a step: plain JSON-like values.
@@ -435,12 +436,13 @@ def with_apt_proxy(
     step: RepositoryStep, host: Data, resolved: Resolved, want: Data, rules: Data
 ) -> RepositoryStep:
     """The repository step with the role's apt.conf.d file for Docker's host: written when
-    docker_proxy names a proxy for the repository's scheme (root 0644: it holds no credentials,
-    docker_formats refuses them), deleted when it no longer does."""
+    docker_proxy names a proxy for the repository's scheme (root 0644, 0600 when the proxy
+    carries credentials), deleted when it no longer does."""
     content = apt_conf(resolved["repository_url"], want.get("proxy"), rules["source_marker"])
     state = (host.get("files") or {}).get("apt_proxy") or {}
     if content:
-        action = "keep" if in_place(state, ROOT_FILE, content) else "write"
+        wanted = (file_mode(want.get("proxy")), 0, 0)
+        action = "keep" if in_place(state, wanted, content) else "write"
     else:
         action = "delete" if state.get("exists") else "keep"
     step["apt_proxy"], step["apt_proxy_content"] = action, content
@@ -472,7 +474,9 @@ def daemon_step(
         and record_keys(host) == record["daemon_keys"]
         and (isinstance(record_state.get("json"), dict))
     )
-    file_ok = in_place(state, ROOT_FILE) or (not state.get("exists") and not merged)
+    # root's alone when it holds the proxy's credentials (docker_proxy)
+    attributes = (file_mode(want.get("proxy")), 0, 0)
+    file_ok = in_place(state, attributes) or (not state.get("exists") and not merged)
     dirs_ok = all(
         in_place(dirs.get(d), ROOT_DIR) for d in (paths["docker_dir"], paths["facts_dir"])
     )

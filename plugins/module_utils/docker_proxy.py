@@ -19,6 +19,27 @@ _APT_LINE = re.compile(r'^Acquire::(https?)::Proxy(?:::(\S+))? "(.*)";$')
 APT_DIRECT = "DIRECT"
 
 
+def secrets(proxy: Optional[Mapping[str, Any]]) -> List[str]:
+    """What the proxy URLs hold that no output may show: each password (a user name alone, as
+    a token is given, too). The modules add them to Ansible's no_log values."""
+    found = []
+    for key in ("http", "https"):
+        parts = urlsplit(str((proxy or {}).get(key) or ""))
+        try:
+            secret = parts.password or parts.username
+        except ValueError:
+            secret = None
+        if secret:
+            found.append(secret)
+    return sorted(set(found))
+
+
+def file_mode(proxy: Optional[Mapping[str, Any]]) -> str:
+    """The mode of a root-owned file that holds the proxy: root's alone when it carries
+    credentials (dockerd and apt read their files as root)."""
+    return "0600" if secrets(proxy) else "0644"
+
+
 def configured(proxy: Optional[Mapping[str, Any]]) -> bool:
     """docker_proxy names a proxy at all (else the role leaves every proxy setting alone)."""
     return bool(proxy and (proxy.get("http") or proxy.get("https")))

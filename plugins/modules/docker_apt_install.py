@@ -207,6 +207,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read i
     with_default_users,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import Data
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import secrets
 
 
 def install(apt: Apt, p: Data) -> Tuple[bool, str, List[str]]:
@@ -362,7 +363,12 @@ class Run:
 
 
 def main() -> None:
-    run = Run(AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True))
+    module = AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True)
+    # docker_proxy's credentials come along in after_install's want: masked in the result
+    module.no_log_values.update(
+        secrets(((module.params["after_install"] or {}).get("want") or {}).get("proxy"))
+    )
+    run = Run(module)
     outcome = run.check() if run.module.check_mode else run.apply()
     # Sources other than Docker's that apt could not fetch, from every refresh of the run.
     for url, reason in sorted(run.apt.foreign.items()):

@@ -22,8 +22,9 @@ description:
 - >-
   Returns a C(diff): the source's content before and after, the key change by fingerprint, and
   owner/mode changes.
-- Writes O(apt_proxy_content) to O(apt_proxy_path) (root:root 0644) when it is not empty, and
-  removes O(apt_proxy_path) when it is empty.
+- Writes apt's proxy for the host of O(repository_url) to O(apt_proxy_path) when O(proxy) names
+  one for its scheme, and removes O(apt_proxy_path) otherwise. Credentials in O(proxy) are
+  masked in the result and diff.
 - The key is downloaded through O(proxy) when it names one for the key URL's scheme, and
   otherwise through the proxy apt is configured with for the key's host (C(apt-config dump)).
 - In check mode it downloads and verifies the key when needed, and writes nothing.
@@ -60,10 +61,17 @@ options:
   apt_proxy_path:
     description: The role's apt.conf.d file with apt's proxy for the repository's host.
     type: path
-  apt_proxy_content:
-    description: Its content; empty removes the file.
+  repository_url:
+    description:
+    - Docker's repository; with O(proxy) naming a proxy for its scheme, O(apt_proxy_path) holds
+      apt's proxy for its host (root:root 0644, 0600 with credentials), and is removed
+      otherwise.
     type: str
     default: ""
+  source_marker:
+    description: The comment that marks the role's files.
+    type: str
+    default: "# Written by the Ansible role docker"
 author:
 - provision maintainers (@provision)
 """
@@ -130,9 +138,12 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
     verified_key,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    apt_conf,
     apt_proxy,
     configured,
+    file_mode,
     proxy_for,
+    secrets,
 )
 
 
@@ -203,11 +214,13 @@ def main() -> None:
             "timeout": {"type": "int", "default": 30},
             "proxy": {"type": "dict", "default": {}},
             "apt_proxy_path": {"type": "path"},
-            "apt_proxy_content": {"type": "str", "default": ""},
+            "repository_url": {"type": "str", "default": ""},
+            "source_marker": {"type": "str", "default": "# Written by the Ansible role docker"},
         },
         supports_check_mode=True,
     )
     p = module.params
+    module.no_log_values.update(secrets(p["proxy"]))
     expected = normalize_fingerprint(p["fingerprint"])
     diff: List[Dict[str, Any]] = []
     found, described = installed_key(p["key_path"])
@@ -252,8 +265,11 @@ def apt_proxy_file(module: AnsibleModule, p: Dict[str, Any], diff: List[Dict[str
     """apt's proxy for Docker's host: written when there is content, removed otherwise."""
     if not p["apt_proxy_path"]:
         return False
-    if p["apt_proxy_content"]:
-        return put(module, p["apt_proxy_path"], p["apt_proxy_content"].encode("utf-8"), diff=diff)
+    content = apt_conf(p["repository_url"], p["proxy"], p["source_marker"])
+    if content:
+        attributes = (int(file_mode(p["proxy"]), 8), 0, 0)
+        data = content.encode("utf-8")
+        return put(module, p["apt_proxy_path"], data, diff=diff, attributes=attributes)
     return remove(module, p["apt_proxy_path"], diff)
 
 

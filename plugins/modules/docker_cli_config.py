@@ -24,6 +24,12 @@ options:
     type: list
     elements: dict
     required: true
+  proxy:
+    description:
+    - The role's docker_proxy; its proxies replace C(proxies.default)'s C(httpProxy),
+      C(httpsProxy) and C(noProxy) in each config (credentials masked in the result and diff).
+    type: dict
+    default: {}
 author:
 - provision maintainers (@provision)
 """
@@ -55,6 +61,10 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_files impor
     put,
     set_attributes,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    cli_proxies,
+    secrets,
+)
 
 
 def ensure_user_dir(module: AnsibleModule, directory: str, uid: int, gid: int) -> bool:
@@ -76,17 +86,28 @@ def ensure_user_dir(module: AnsibleModule, directory: str, uid: int, gid: int) -
     return True
 
 
+def with_proxy(config: Dict[str, Any], proxy: Dict[str, Any]) -> Dict[str, Any]:
+    """CONFIG with proxies.default's keys from PROXY (the plan passed them masked)."""
+    proxies = dict(config.get("proxies") or {})
+    proxies["default"] = dict(proxies.get("default") or {}, **cli_proxies(proxy))
+    return dict(config, proxies=proxies)
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"files": {"type": "list", "elements": "dict", "required": True}},
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True},
+            "proxy": {"type": "dict", "default": {}},
+        },
         supports_check_mode=True,
     )
+    module.no_log_values.update(secrets(module.params["proxy"]))
     diff: List[Dict[str, Any]] = []
     written = []
     for entry in module.params["files"]:
         path, uid, gid = entry["path"], int(entry["uid"]), int(entry["gid"])
         created = ensure_user_dir(module, os.path.dirname(path), uid, gid)
-        data = json_bytes(entry["config"])
+        data = json_bytes(with_proxy(entry["config"], module.params["proxy"]))
         if created and module.check_mode:
             changed = True
         else:

@@ -121,6 +121,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import
     make_plan,
     resolve,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import secrets
 
 
 def os_release() -> Dict[str, str]:
@@ -403,6 +404,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     paths, rules = module.params["paths"], module.params["rules"]
+    # docker_proxy's credentials: masked wherever the plan and the reading carry them
+    module.no_log_values.update(secrets(module.params["want"].get("proxy")))
     want = with_default_users(module.params["want"], module.params["login_user"])
     if module.params["scope"] == "after_install":
         reading = read_after_install(module, want, paths, rules, docker_engine.SOCKET)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import pytest
 
 from provision.paths import data_paths
 from provision.runner import run_playbook
-from tests.bed import bed_role_vars, ready_status, run_testbed
+from tests.bed import REPO, bed_role_vars, provision_argv, ready_status, run_testbed
 from tests.integration.test_role_docker import (
     FINGERPRINT_TASK,
     PLAN_TASK,
@@ -200,6 +201,56 @@ def test_a_proxy_only_change_under_a_running_container_stops_before_writing(
         assert proxied.sh("sha256sum /etc/docker/daemon.json") == before
     finally:
         proxied.sh("docker rm --force pxsleeper")
+
+
+SECRET = "S3cretPass42"
+
+
+def test_a_proxy_password_is_in_no_output_and_no_file_others_read(
+    proxied: Host, role_vars: dict[str, Any], bed: dict[str, Any], tmp_path: Path
+) -> None:
+    """ansible-playbook -v --diff (the role's own masking, not provision's) and provision --json
+    apply --check --diff show the password nowhere; daemon.json, the apt file and config.json
+    are readable by their reader alone; no world-readable file on the host holds it."""
+    authed = bed["proxy"].replace("http://", f"http://pxuser:{SECRET}@")
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({**role_vars, "docker_proxy": {"http": authed}}), "utf-8")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    playbook = [
+        "ansible-playbook", "-i", str(proxied.inventory), str(REPO / "playbooks" / "site.yml"),
+        "-e", f"@{extra}", "-v", "--diff",
+    ]  # fmt: skip
+    applied = subprocess.run(
+        playbook, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
+    assert "changed=0" not in applied.stdout
+    assert SECRET not in applied.stdout + applied.stderr
+    assert "********" in applied.stdout  # the diffs and results show it masked
+    checked = subprocess.run(
+        [*provision_argv(), "--json", "-v", "apply", "-i", str(proxied.inventory),
+         "-e", f"@{extra}", "--check", "--diff"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-2000:]
+    assert SECRET not in checked.stdout + checked.stderr
+
+    user = proxied.user
+    assert proxied.sh(f"stat -c '%U %a' /etc/docker/daemon.json {APT_PROXY_FILE}").split() == [
+        "root", "600", "root", "600",
+    ]  # fmt: skip
+    assert proxied.sh(f"stat -c '%U %a' ~{user}/.docker/config.json") == f"{user} 600"
+    assert SECRET in proxied.sh("cat /etc/docker/daemon.json")  # dockerd gets it
+    readable = proxied.sh(
+        "for d in / /var/lib/docker /var/lib/containerd; do find $d -xdev"
+        " \\( -path /proc -o -path /sys \\) -prune -o -type f -perm -o=r -print0; done"
+        f" | xargs -0 grep -lF {SECRET} 2>/dev/null || true"
+    )
+    assert readable == ""
+    # dockerd pulls through the proxy with the credentials (squid here asks for none)
+    proxied.sh("docker rmi -f hello-world >/dev/null")
+    out = proxied.sh(f"sudo -u {user} docker run --rm hello-world")
+    assert "Hello from Docker!" in out
 
 
 def test_without_docker_proxy_the_key_download_follows_apts_own_proxy(

@@ -197,6 +197,7 @@ def test_option_problem_applies_the_rule_of_each_variable() -> None:
         {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128/"},
         {"https": "https://10.0.0.1:8443", "no_proxy": ["localhost", ".corp", "10.0.0.0/8"]},
         {"http": "", "https": "", "no_proxy": []},
+        {"https": "http://user:s3cret@proxy.corp:3128"},
     ],
 )
 def test_proxies_accepted(value: dict[str, object]) -> None:
@@ -215,7 +216,7 @@ def test_proxies_accepted(value: dict[str, object]) -> None:
             "https 'http://proxy/path' must be an http:// or https:// proxy URL without a path",
         ),
         ({"http": "socks5://proxy:1080"}, "http 'socks5://proxy:1080' must be an http://"),
-        ({"https": "http://u:pw@proxy:3128"}, "https 'http://***@proxy:3128' must be an http://"),
+        ({"https": "http://u:pw@proxy:3128/x"}, "https 'http://***@proxy:3128/x' must be an"),
         ({"no_proxy": ["a,b"]}, "no_proxy item 1 ('a,b') must be a host"),
     ],
 )

@@ -35,7 +35,7 @@ def test_the_docker_table_and_the_environment_give_docker_proxy(
 
 @pytest.mark.parametrize(
     "value",
-    ['{"https": "http://user:s3cret@proxy:3128"}', '{"http": "http://proxy:3128/path"}'],
+    ['{"https": "http://user:s3cret@proxy:3128/p"}', '{"http": "http://proxy:3128/path"}'],
 )
 def test_a_malformed_proxy_is_refused_in_one_line_without_its_password(
     workdir: Path, host_limits: object, value: str

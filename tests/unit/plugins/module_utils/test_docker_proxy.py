@@ -141,10 +141,31 @@ def test_a_converged_proxy_host_needs_nothing_and_dropping_the_proxy_removes_the
     assert paths["apt_proxy"] in docker_plan.make_plan(host, want, paths, rules)["absent"]["files"]
 
 
-def test_a_proxy_with_a_password_is_refused_without_showing_it(
+def test_the_secrets_are_the_passwords_and_tokens() -> None:
+    assert docker_proxy.secrets({"http": "http://u:pw@p:1", "https": "http://tok@p:1"}) == [
+        "pw",
+        "tok",
+    ]
+    assert docker_proxy.secrets(PROXY) == []
+    assert docker_proxy.file_mode(PROXY) == "0644"
+    assert docker_proxy.file_mode({"https": "http://u:pw@p:1"}) == "0600"
+
+
+def test_a_proxy_with_a_password_keeps_its_files_roots_alone(
     host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
 ) -> None:
-    want["proxy"] = {"https": "http://user:s3cret@proxy.corp:3128"}
-    (problem,) = docker_plan.make_plan(host, want, paths, rules)["problems"]
-    assert problem.startswith("docker_proxy https 'http://***@proxy.corp:3128'")
-    assert "s3cret" not in problem
+    want["proxy"] = {"http": "http://user:s3cret@proxy.corp:3128"}
+    first = docker_plan.make_plan(host, want, paths, rules)
+    assert first["problems"] == []
+    content = first["repository"]["apt_proxy_content"]
+    host["files"]["daemon_json"]["json"] = first["daemon"]["config"]
+    host["files"]["record"]["json"] = first["daemon"]["record"]
+    # the right content, readable by others: both corrected to 0600
+    host["files"]["apt_proxy"] = state("0644", content=content)
+    plan = docker_plan.make_plan(host, want, paths, rules)
+    assert plan["repository"]["apt_proxy"] == "write"
+    assert plan["daemon"]["needed"] is True
+    assert plan["daemon"]["changed_keys"] == []
+    host["files"]["apt_proxy"] = state("0600", content=content)
+    host["files"]["daemon_json"].update(mode="0600")
+    assert docker_plan.make_plan(host, want, paths, rules)["changes"] is False
