@@ -15,7 +15,10 @@ gateway forwards them and logs each request. On one such focal host, in order:
   build`` whose RUN fetches a URL gets it through the proxy (a container's direct connection is
   refused);
 - a proxy-only change while a container runs with live-restore off stops before anything is
-  written (the guarded restart);
+  written (the guarded restart); with live-restore on, dockerd restarts once and the container
+  keeps running;
+- a proxy password is in no output (``ansible-playbook -v --diff``, ``provision --json apply
+  --check --diff``) and in no file others can read;
 - with ``docker_proxy`` gone and apt configured for the proxy by someone else, the key download
   follows apt's proxy, and the role's apt file and daemon.json ``proxies`` go.
 
@@ -39,7 +42,10 @@ from tests.bed import REPO, bed_role_vars, provision_argv, ready_status, run_tes
 from tests.integration.test_role_docker import (
     FINGERPRINT_TASK,
     PLAN_TASK,
+    RESTART_TASK,
     Host,
+    container_running,
+    container_started_at,
     converge,
     daemon_json,
     failed_at,
@@ -201,6 +207,26 @@ def test_a_proxy_only_change_under_a_running_container_stops_before_writing(
         assert proxied.sh("sha256sum /etc/docker/daemon.json") == before
     finally:
         proxied.sh("docker rm --force pxsleeper")
+
+
+def test_with_live_restore_a_proxy_only_change_restarts_and_keeps_the_container(
+    proxied: Host, role_vars: dict[str, Any], bed: dict[str, Any]
+) -> None:
+    live = {**proxy_vars(role_vars, bed), "docker_live_restore": True}
+    succeeded(converge(proxied, live))  # live-restore is reloaded: nothing stops
+    started = start_sleeper(proxied, "pxlive")
+    dockerd = proxied.sh("systemctl show -p MainPID --value docker")
+    try:
+        changed = proxy_vars(role_vars, bed, no_proxy=["internal.example"])
+        run = converge(proxied, {**changed, "docker_live_restore": True})
+        succeeded(run)
+        assert run.count(RESTART_TASK, "changed") == 1
+        assert proxied.sh("systemctl show -p MainPID --value docker") != dockerd
+        assert container_running(proxied, "pxlive")
+        assert container_started_at(proxied, "pxlive") == started
+        assert daemon_json(proxied)["proxies"]["no-proxy"] == "internal.example"
+    finally:
+        proxied.sh("docker rm --force pxlive")
 
 
 SECRET = "S3cretPass42"
