@@ -59,6 +59,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy impor
     apt_conf,
     cli_config_step,
     daemon_proxies,
+    engine_problem,
     file_mode,
 )
 
@@ -875,6 +876,13 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
             list(want.get("users") or []), host.get("cli_configs") or {}, want.get("proxy")
         )
         warned += cli_warnings
+        engine = (host.get("packages") or {}).get(rules["engine_package"]) or {}
+        too_old = engine_problem(
+            want.get("proxy"),
+            want.get("version") or "",
+            engine.get("version", "") if engine.get("status") == "installed" else "",
+        )
+        problems += [too_old] if too_old else []
         engine_problems, engine_warnings, needs_engine = engine_rules(plan, host, want, rules)
         problems += engine_problems
         warned += engine_warnings

@@ -17,6 +17,9 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan_types 
 # apt-config dump's lines: Acquire::http::Proxy "URL"; or Acquire::http::Proxy::HOST "URL";
 _APT_LINE = re.compile(r'^Acquire::(https?)::Proxy(?:::(\S+))? "(.*)";$')
 APT_DIRECT = "DIRECT"
+# dockerd reads daemon.json "proxies" since Engine 23.0; an older one refuses to start with it.
+PROXIES_SINCE = 23
+_MAJOR = re.compile(r"^(?:\d+:)?(\d+)\.")
 
 
 def secrets(proxy: Optional[Mapping[str, Any]]) -> List[str]:
@@ -182,6 +185,29 @@ def cli_config_step(
             )
     step["needed"] = bool(step["write"])
     return step, warnings
+
+
+def engine_major(version: str) -> Optional[int]:
+    """The major version in a Docker version string as dpkg or docker_version has it
+    (5:26.1.3-1~ubuntu.20.04~focal, 20.10.24+dfsg1-1, 5:27.*), or None."""
+    match = _MAJOR.match(version.strip())
+    return int(match.group(1)) if match else None
+
+
+def engine_problem(proxy: Any, pinned: str, installed: str) -> Optional[str]:
+    """docker_proxy with an engine older than 23 (PINNED by docker_version, else the INSTALLED
+    docker-ce, which the role keeps): dockerd would refuse daemon.json "proxies" and not start.
+    Docker's systemd drop-in for older engines is not written by the role."""
+    version = pinned or installed
+    major = engine_major(version)
+    if not configured(proxy) or major is None or major >= PROXIES_SINCE:
+        return None
+    return (
+        'docker_proxy needs Docker Engine %d or later (dockerd reads daemon.json "proxies"'
+        " since 23.0, an older one does not start with it); %s is %s. Set docker_version to"
+        " 23 or later, or give dockerd the proxy in a systemd drop-in yourself."
+        % (PROXIES_SINCE, "docker_version" if pinned else "the installed docker-ce", version)
+    )
 
 
 def daemon_proxies(proxy: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]:

@@ -169,3 +169,27 @@ def test_a_proxy_with_a_password_keeps_its_files_roots_alone(
     host["files"]["apt_proxy"] = state("0600", content=content)
     host["files"]["daemon_json"].update(mode="0600")
     assert docker_plan.make_plan(host, want, paths, rules)["changes"] is False
+
+
+@pytest.mark.parametrize(
+    ("version", "major"),
+    [("5:26.1.3-1~ubuntu.20.04~focal", 26), ("20.10.24+dfsg1-1", 20), ("5:27.*", 27), ("", None)],
+)
+def test_engine_major(version: str, major: int | None) -> None:
+    assert docker_proxy.engine_major(version) == major
+
+
+def test_a_proxy_with_an_engine_older_than_23_is_refused(
+    host: dict[str, Any], want: dict[str, Any], paths: dict[str, Any], rules: dict[str, Any]
+) -> None:
+    want["proxy"] = PROXY
+    assert docker_plan.make_plan(host, want, paths, rules)["problems"] == []  # 26 installed
+    host["packages"]["docker-ce"]["version"] = "5:20.10.24-1~ubuntu.20.04~focal"
+    (problem,) = docker_plan.make_plan(host, want, paths, rules)["problems"]
+    assert problem.startswith("docker_proxy needs Docker Engine 23 or later")
+    assert "the installed docker-ce is 5:20.10.24" in problem
+    want["version"] = "5:24.0.*"  # an upgrade the role makes first: allowed
+    assert docker_plan.make_plan(host, want, paths, rules)["problems"] == []
+    want["proxy"] = {}
+    want["version"] = ""
+    assert docker_plan.make_plan(host, want, paths, rules)["problems"] == []
