@@ -17,6 +17,7 @@ from testbed import (
     images,
     machine,
     network,
+    proxy,
     registry,
     releases,
     servers,
@@ -55,6 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         aptrepo.ensure(chosen, image_of, state)
         registry.ensure(state)
+        proxy.ensure(state)
     finally:
         save_state(state)
     log(f"test bed ready in {time.monotonic() - started:.0f}s")
@@ -78,6 +80,8 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
         "network": net,
         "repository": repository,
         "registry": registry_url,
+        "proxy": servers.url(state, "proxy"),
+        "proxy_log": str(proxy.log_path()),
         # What a container on a host's default bridge fetches to prove it reaches the network.
         "network_url": f"{repository}/" if repository else None,
         "key_fingerprint": state.get("key_fingerprint"),
@@ -120,6 +124,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             hosts.stop(host.name)
     aptrepo.stop(state)
     registry.stop(state)
+    proxy.stop(state)
     if engine.docker_running():
         network.remove(state)
     save_state(state)
@@ -138,7 +143,12 @@ def parse_pairs(pairs: list[str]) -> list[tuple[str, str]]:
 
 def cmd_hosts(args: argparse.Namespace) -> int:
     if args.action == "start":
-        print(hosts.as_json(hosts.start_many(parse_pairs(args.names))))
+        started = hosts.start_many(parse_pairs(args.names))
+        if args.egress == "proxy":
+            state = load_state()
+            for host in started:
+                proxy.block_direct(hosts.container(host.name), state)
+        print(hosts.as_json(started))
     elif args.action == "stop":
         hosts.stop_many(args.names)
     elif args.action == "list":
@@ -147,6 +157,19 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         chosen = [h for h in hosts.running() if not args.names or h.name in args.names]
         print(json.dumps(hosts.inventory(chosen), indent=2))
     return 0
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    """The proxy alone (`up` starts it with everything else): start it, or say where it is."""
+    state = load_state()
+    if args.action == "up":
+        try:
+            proxy.ensure(state)
+        finally:
+            save_state(state)
+    found = servers.url(state, "proxy")
+    print(json.dumps({"proxy": found, "proxy_log": str(proxy.log_path())}, indent=2))
+    return 0 if found else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -168,7 +191,16 @@ def parser() -> argparse.ArgumentParser:
     host_cmd = sub.add_parser("hosts", help="start/stop/list host containers")
     host_cmd.add_argument("action", choices=["start", "stop", "list", "inventory"])
     host_cmd.add_argument("names", nargs="*", help="NAME=RELEASE for start; NAME otherwise")
+    host_cmd.add_argument(
+        "--egress",
+        choices=["direct", "proxy"],
+        default="direct",
+        help="proxy: the hosts reach the repository and the registry through the proxy only",
+    )
     host_cmd.set_defaults(func=cmd_hosts)
+    proxy_cmd = sub.add_parser("proxy", help="start the forwarding proxy, or show it")
+    proxy_cmd.add_argument("action", choices=["up", "status"])
+    proxy_cmd.set_defaults(func=cmd_proxy)
     return top
 
 

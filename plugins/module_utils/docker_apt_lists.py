@@ -240,6 +240,48 @@ def fetch_failure(output: str) -> bool:
     )
 
 
+# apt-get update's line for a list it could not fetch (it exits 0 and keeps the old lists).
+FAILED_FETCH = re.compile(r"^[WE]: Failed to fetch (\S+)\s*(.*)$")
+
+
+class FetchFailures(NamedTuple):
+    docker: List[Tuple[str, str]]  # (URL, apt's reason) of Docker's repository
+    foreign: List[Tuple[str, str]]  # of every other source
+    unnamed: bool  # apt said an index failed without naming one
+
+
+def fetch_failures(output: str, repository_url: str) -> FetchFailures:
+    """The lists apt-get update could not fetch, Docker's (under REPOSITORY_URL) apart from the
+    others: a source that went away (a PPA, a vendor repository behind a VPN) must not stop the
+    install, Docker's own must."""
+    prefix = repository_url.rstrip("/") + "/"
+    docker: List[Tuple[str, str]] = []
+    foreign: List[Tuple[str, str]] = []
+    for line in output.splitlines():
+        match = FAILED_FETCH.match(line.strip())
+        if match:
+            url, reason = match.group(1), match.group(2).strip()
+            (docker if repository_url and url.startswith(prefix) else foreign).append((url, reason))
+    unnamed = fetch_failure(output) and not (docker or foreign)
+    return FetchFailures(docker, foreign, unnamed)
+
+
+def foreign_warning(url: str, reason: str) -> str:
+    return (
+        "apt could not fetch %s (%s): a source other than Docker's, so the install goes on from"
+        " the lists apt has. Fix or remove that source." % (url, reason or "no reason given")
+    )
+
+
+def update_failure(output: str, repository_url: str) -> str:
+    """Why the refresh failed: Docker's repository when apt names it, else apt's own lines."""
+    failed = fetch_failures(output, repository_url).docker
+    if failed:
+        url, reason = failed[0]
+        return "apt could not fetch Docker's repository %s: %s" % (url, reason or "no reason")
+    return errors(output)
+
+
 def errors(output: str, limit: int = 3) -> str:
     """apt's own error lines (E:, W:), else its last lines: what a failure message shows."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]

@@ -24,8 +24,12 @@ FETCH_TRIES = 5
 class Apt:
     """apt-get calls that wait for apt's lock until one shared deadline."""
 
-    def __init__(self, module: AnsibleModule, lock_timeout: int) -> None:
+    def __init__(self, module: AnsibleModule, lock_timeout: int, repository_url: str = "") -> None:
         self.module = module
+        # Docker's repository: a list of it that apt cannot fetch fails the refresh, any other
+        # source's is a warning (foreign: URL -> apt's reason).
+        self.repository_url = repository_url
+        self.foreign: Dict[str, str] = {}
         self.deadline = time.monotonic() + lock_timeout
         self.lock_waits = 0
         self.seconds: Dict[str, float] = {}
@@ -43,8 +47,14 @@ class Apt:
         return rc, output
 
     def update(self, mode: str, source: str) -> Tuple[bool, str]:
+        """apt-get update for MODE; ok unless apt failed or could not fetch one of Docker's
+        lists (another source's failure is kept in self.foreign)."""
         rc, output = self.run(mode, lists.update_argv(mode, source))
-        return rc == 0 and not lists.fetch_failure(output), output
+        failed = lists.fetch_failures(output, self.repository_url)
+        if rc != 0 or failed.docker or failed.unnamed:
+            return False, output
+        self.foreign.update(dict(failed.foreign))
+        return True, output
 
 
 def mtime(path: str) -> Optional[float]:
@@ -133,7 +143,10 @@ def full(apt: Apt, source: str) -> Tuple[bool, str]:
     for attempt in range(1, FETCH_TRIES):
         if ok:
             break
-        apt.module.warn("apt-get update failed (%s); trying again" % lists.errors(output))
+        apt.module.warn(
+            "apt-get update failed (%s); trying again"
+            % lists.update_failure(output, apt.repository_url)
+        )
         time.sleep(2 ** (attempt - 1))
         ok, output = apt.update("full", source)
     return ok, output

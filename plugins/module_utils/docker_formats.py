@@ -36,6 +36,7 @@ _HEX = re.compile(r"^[0-9A-F]*$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _URL = "an http:// or https:// URL"
 _MIRROR = "an http:// or https:// mirror URL"
+_PROXY = "an http:// or https:// proxy URL"
 _REGISTRY = "host[:port] (e.g. registry.internal:5000) or a CIDR network (e.g. 10.0.0.0/8)"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
 # daemon.json keys that must name the host's files for a listener other than the unix socket.
@@ -255,6 +256,39 @@ def daemon_options_problem(value: object) -> str | None:
     return None
 
 
+def proxy_url_problem(value: object) -> str | None:
+    """A proxy as docker_proxy takes it: an http(s) URL of the proxy itself, user information
+    allowed (the role keeps it out of output and of files others can read), without a path,
+    query or fragment."""
+    problem = url_problem(value)
+    if problem:
+        return problem.replace(_URL, _PROXY, 1)
+    parts = urlsplit(str(value))
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return f"must be {_PROXY} without a path, ?query or #fragment"
+    return None
+
+
+def _no_proxy_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not value or any(c.isspace() or c == "," for c in value):
+        return "must be a host, .domain, address or CIDR network (one per item, no commas)"
+    return None
+
+
+def proxy_problem(value: object) -> str | None:
+    """docker_proxy: {http, https, no_proxy}; the URLs may be empty (no proxy for that
+    scheme)."""
+    if not isinstance(value, dict):
+        return None  # the argument spec's job
+    for key in ("http", "https"):
+        if value.get(key):
+            problem = proxy_url_problem(value[key])
+            if problem:
+                return f"{key} {masked(repr(value[key]))} {problem}"
+    problem = _items_problem(_no_proxy_problem, value.get("no_proxy"))
+    return f"no_proxy {problem}" if problem else None
+
+
 # Role variable -> (its check, whether the variable is a list of such values).
 _CHECKS = {
     "docker_apt_key_fingerprint": (fingerprint_problem, False),
@@ -264,6 +298,7 @@ _CHECKS = {
     "docker_registry_mirrors": (registry_mirror_problem, True),
     "docker_insecure_registries": (insecure_registry_problem, True),
     "docker_daemon_options": (daemon_options_problem, False),
+    "docker_proxy": (proxy_problem, False),
 }
 CHECKED_OPTIONS = tuple(sorted(_CHECKS))
 

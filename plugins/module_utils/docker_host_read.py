@@ -22,6 +22,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import
     after_install_plan,
     default_users,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import configured
 
 MAX_FILE_BYTES = 1 << 20
 UNIT_PROPERTIES = "LoadState,UnitFileState,ActiveState,SubState,ActiveEnterTimestampMonotonic"
@@ -102,6 +103,27 @@ def users(names: List[str], group: str) -> Tuple[Dict[str, bool], Data]:
         except KeyError:
             known[name] = False
     return known, group_state
+
+
+def cli_configs(names: List[str], proxy: Optional[Data]) -> Data:
+    """Each existing user's ~/.docker/config.json and its directory, when docker_proxy names a
+    proxy (the users' proxies are written only then)."""
+    if not configured(proxy):
+        return {}
+    found = {}
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        directory = os.path.join(entry.pw_dir, ".docker")
+        found[name] = {
+            "uid": entry.pw_uid,
+            "gid": entry.pw_gid,
+            "dir": path_state(directory),
+            "file": text_file(os.path.join(directory, "config.json")),
+        }
+    return found
 
 
 def login_user() -> str:

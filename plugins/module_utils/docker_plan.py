@@ -58,6 +58,13 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan_types 
     ServiceStep,
     UsersStep,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    apt_conf,
+    cli_config_step,
+    daemon_proxies,
+    engine_problem,
+    file_mode,
+)
 
 # A reading, a variable set, a step: plain JSON-like values.
 Data = Dict[str, Any]
@@ -74,6 +81,7 @@ PRESENT_STEPS = (
     "packages",
     "service",
     "users",
+    "cli_config",
 )
 ABSENT_STEPS = ("dpkg", "legacy", "absent")
 ROOT_FILE = ("0644", 0, 0)
@@ -130,6 +138,9 @@ def daemon_desired(want: Data) -> Data:
         desired["insecure-registries"] = list(want["insecure_registries"])
     if want.get("live_restore") is not None:
         desired["live-restore"] = bool(want["live_restore"])
+    proxies = daemon_proxies(want.get("proxy"))
+    if proxies:
+        desired["proxies"] = proxies
     hosts = desired.get("hosts")
     if isinstance(hosts, list) and "fd://" not in hosts:
         # the role manages docker.socket: dockerd keeps the socket systemd passes it
@@ -251,6 +262,7 @@ def preflight(host: Data, want: Data, resolved: Resolved, rules: Data) -> List[s
         "docker_registry_mirrors": want.get("registry_mirrors") or [],
         "docker_insecure_registries": want.get("insecure_registries") or [],
         "docker_daemon_options": want.get("daemon_options") or {},
+        "docker_proxy": want.get("proxy") or {},
     }
     if want.get("architecture"):
         values["docker_apt_architecture"] = want["architecture"]
@@ -434,6 +446,8 @@ def repository_step(
         "auth": auth_action,
         # apt must read its lists again only when what it trusts, reads or logs in with changed
         "refresh_cache": key_action == "replace" or source_content_changes or auth_action != "keep",
+        "apt_proxy": "keep",  # with_apt_proxy decides
+        "apt_proxy_content": "",
     }, warning
 
 
@@ -446,6 +460,24 @@ def auth_step(host: Data, resolved: Resolved) -> str:
     if resolved["repository_auth"]:
         return "keep" if auth.get("current") and in_place(auth, SECRET_FILE) else "write"
     return "remove" if auth.get("exists") and auth.get("ours") else "keep"
+
+
+def with_apt_proxy(
+    step: RepositoryStep, host: Data, resolved: Resolved, want: Data, rules: Data
+) -> RepositoryStep:
+    """The repository step with the role's apt.conf.d file for Docker's host: written when
+    docker_proxy names a proxy for the repository's scheme (root 0644, 0600 when the proxy
+    carries credentials), deleted when it no longer does."""
+    content = apt_conf(resolved["repository_url"], want.get("proxy"), rules["source_marker"])
+    state = (host.get("files") or {}).get("apt_proxy") or {}
+    if content:
+        wanted = (file_mode(want.get("proxy")), 0, 0)
+        action = "keep" if in_place(state, wanted, content) else "write"
+    else:
+        action = "delete" if state.get("exists") else "keep"
+    step["apt_proxy"], step["apt_proxy_content"] = action, content
+    step["needed"] = step["needed"] or action != "keep"
+    return step
 
 
 def daemon_step(
@@ -472,7 +504,9 @@ def daemon_step(
         and record_keys(host) == record["daemon_keys"]
         and (isinstance(record_state.get("json"), dict))
     )
-    file_ok = in_place(state, ROOT_FILE) or (not state.get("exists") and not merged)
+    # root's alone when it holds the proxy's credentials (docker_proxy)
+    attributes = (file_mode(want.get("proxy")), 0, 0)
+    file_ok = in_place(state, attributes) or (not state.get("exists") and not merged)
     dirs_ok = all(
         in_place(dirs.get(d), ROOT_DIR) for d in (paths["docker_dir"], paths["facts_dir"])
     )
@@ -852,6 +886,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
             host, resolved, source_content(resolved, want, paths, rules), paths
         )
         warned += key_warnings
+        plan["repository"] = with_apt_proxy(plan["repository"], host, resolved, want, rules)
         remove = [p for p in want["conflicting_packages"] if p in present]
         remove = remove if want["remove_conflicting_packages"] else []
         plan["conflicts"] = {"needed": bool(remove), "remove": remove}
@@ -866,6 +901,17 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         plan["service"] = service_step(host, want, restart, settle)
         plan["restart"] = restart
         plan["users"] = users_step(host, want)
+        plan["cli_config"], cli_warnings = cli_config_step(
+            list(want.get("users") or []), host.get("cli_configs") or {}, want.get("proxy")
+        )
+        warned += cli_warnings
+        engine = (host.get("packages") or {}).get(rules["engine_package"]) or {}
+        too_old = engine_problem(
+            want.get("proxy"),
+            want.get("version") or "",
+            engine.get("version", "") if engine.get("status") == "installed" else "",
+        )
+        problems += [too_old] if too_old else []
         engine_problems, engine_warnings, needs_engine = engine_rules(plan, host, want, rules)
         problems += engine_problems
         warned += engine_warnings
@@ -923,6 +969,7 @@ def absent_step(host: Data, want: Data, paths: Data, rules: Data) -> Tuple[Absen
             (paths["source"], files.get("source")),
             (paths["key"], host.get("key")),
             (paths["auth"], auth if auth.get("ours") else None),
+            (paths["apt_proxy"], files.get("apt_proxy")),
         )
         if (state or {}).get("exists")
     ]

@@ -60,6 +60,9 @@ class RepositoryStep(TypedDict):
     source_content: str
     auth: str  # keep | write | remove: the credentials file in auth.conf.d
     refresh_cache: bool
+    # the role's apt.conf.d file for Docker's host (docker_proxy): keep | write | delete
+    apt_proxy: str
+    apt_proxy_content: str
 
 
 class ConflictsStep(TypedDict):
@@ -118,6 +121,20 @@ class UsersStep(TypedDict):
     create_group: bool
 
 
+class CliConfigFile(TypedDict):
+    user: str
+    path: str
+    uid: int
+    gid: int
+    config: Dict[str, Any]
+
+
+class CliConfigStep(TypedDict):
+    needed: bool
+    # each docker_users entry's ~/.docker/config.json to write (docker_proxy)
+    write: List[CliConfigFile]
+
+
 class AbsentDaemon(TypedDict):
     needed: bool
     action: str  # keep | write | delete
@@ -166,6 +183,7 @@ class PresentPlan(PlanBase):
     restart: Restart
     service: ServiceStep
     users: UsersStep
+    cli_config: CliConfigStep
 
 
 class AbsentPlan(PlanBase):

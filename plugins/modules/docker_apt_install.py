@@ -33,8 +33,11 @@ description:
   O(engine_package) at all; the message says which repository, suite, component and
   architecture have none.
 - Waits up to O(lock_timeout) seconds for another apt or dpkg that holds apt's lock, like the
-  apt module's C(lock_timeout). A full refresh that cannot fetch an index is tried again (5
-  tries, waiting 1, 2, 4, 8 s), as the apt module does, then fails with apt's error lines.
+  apt module's C(lock_timeout). A full refresh that cannot fetch an index of Docker's
+  repository (O(repository.url)) is tried again (5 tries, waiting 1, 2, 4, 8 s), as the apt
+  module does, then fails naming that URL and apt's reason. An index of any other source that
+  cannot be fetched (a PPA that went away) is a warning naming it, and the install goes on from
+  the lists apt has (C(apt-get update) itself exits 0 then).
 - In check mode it reads and reports the refresh it would run and refreshes nothing; with
   O(simulate) it asks apt (C(--simulate)) what the install would change, otherwise it reports
   the install as a change.
@@ -128,6 +131,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+unfetched:
+  description:
+  - Lists of sources other than Docker's that apt-get update could not fetch (each also a
+    warning); the install went on from the lists apt has.
+  returned: always
+  type: list
+  elements: str
 refreshed:
   description:
   - The first refresh, C(docker) (Docker's source alone), C(full) (every source), or C(none)
@@ -198,6 +208,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read i
     with_default_users,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import Data
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import secrets
 
 
 def install(apt: Apt, p: Data) -> Tuple[bool, str, List[str]]:
@@ -273,7 +284,7 @@ class Run:
             if self.p["refresh"] == "docker":
                 read = read_lists(module, self.p["source"], self.p["lists_dir"])
             would, why = lists.choose(self.p["refresh"], read, self.p["lists_max_age"])
-        self.apt = Apt(module, self.p["lock_timeout"])
+        self.apt = Apt(module, self.p["lock_timeout"], (self.p["repository"] or {}).get("url", ""))
         if self.p["refresh"] != "none":
             self.apt.seconds["read"] = round(time.monotonic() - started, 3)
         self.result: Data = {
@@ -283,6 +294,7 @@ class Run:
             "installed": [],
             "engine_answers": False,
             "refreshed": "none",
+            "unfetched": [],
         }
 
     def read_after_install(self) -> None:
@@ -316,7 +328,9 @@ class Run:
         if would == "full":
             ok, output = full(self.apt, source)
             if not ok:
-                self.result["msg"] = "apt-get update failed: %s" % lists.errors(output)
+                self.result["msg"] = "apt-get update failed: %s" % lists.update_failure(
+                    output, self.apt.repository_url
+                )
                 return "none"
         self.result.update(refreshed=would, would=would)
         return would
@@ -353,8 +367,16 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENTS, supports_check_mode=True)
     if module.params.get("after_install"):
         hide_credentials(module, module.params["after_install"]["want"])
+    # docker_proxy's credentials come along in after_install's want: masked in the result
+    module.no_log_values.update(
+        secrets(((module.params["after_install"] or {}).get("want") or {}).get("proxy"))
+    )
     run = Run(module)
     outcome = run.check() if run.module.check_mode else run.apply()
+    # Sources other than Docker's that apt could not fetch, from every refresh of the run.
+    for url, reason in sorted(run.apt.foreign.items()):
+        run.module.warn(lists.foreign_warning(url, reason))
+    run.result["unfetched"] = sorted(run.apt.foreign)
     result = dict(run.result, seconds=run.apt.seconds, lock_waits=run.apt.lock_waits)
     result.update(outcome)
     if result.get("failed"):

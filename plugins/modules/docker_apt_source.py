@@ -22,6 +22,11 @@ description:
 - >-
   Returns a C(diff): the source's content before and after, the key change by fingerprint, and
   owner/mode changes.
+- Writes apt's proxy for the host of O(repository_url) to O(apt_proxy_path) when O(proxy) names
+  one for its scheme, and removes O(apt_proxy_path) otherwise. Credentials in O(proxy) are
+  masked in the result and diff.
+- The key is downloaded through O(proxy) when it names one for the key URL's scheme, and
+  otherwise through the proxy apt is configured with for the key's host (C(apt-config dump)).
 - Writes the repository's credentials, when O(repository_url) has them, to O(auth_path)
   (root:root 0600); their content never appears in the diff or the result.
 - In check mode it downloads and verifies the key when needed, and writes nothing.
@@ -48,25 +53,36 @@ options:
     description: The source file's content.
     type: str
     required: true
+  timeout:
+    description: Download timeout in seconds.
+    type: int
+    default: 30
+  proxy:
+    description:
+    - The role's docker_proxy (keys http, https, no_proxy); empty follows apt's own proxy.
+    type: dict
+    default: {}
+  apt_proxy_path:
+    description: The role's apt.conf.d file with apt's proxy for the repository's host.
+    type: path
   repository_url:
     description:
-    - The repository's URL as given. When it has credentials (V(https://user:token@host/path)),
-      they are written to O(auth_path) (root:root 0600, in apt's auth.conf format) and used for
-      the key download from the same host; O(source_content) must hold the URL without them.
-      Without credentials, a file of the role's at O(auth_path) is removed.
+    - Docker's repository as given; with O(proxy) naming a proxy for its scheme,
+      O(apt_proxy_path) holds apt's proxy for its host (root:root 0644, 0600 with credentials),
+      and is removed otherwise.
+    - When it has credentials (V(https://user:token@host/path)), they are written to
+      O(auth_path) (root:root 0600, in apt's auth.conf format) and used for the key download
+      from the same host; O(source_content) must hold the URL without them. Without
+      credentials, a file of the role's at O(auth_path) is removed.
     type: str
     default: ""
   auth_path:
     description: Where apt reads the repository's login (a file in C(/etc/apt/auth.conf.d)).
     type: path
-  marker:
-    description: The first line of the files the role writes (the credentials file's too).
+  source_marker:
+    description: The comment that marks the role's files.
     type: str
     default: "# Written by the Ansible role docker"
-  timeout:
-    description: Download timeout in seconds.
-    type: int
-    default: 30
 author:
 - provision maintainers (@provision)
 """
@@ -97,6 +113,10 @@ source_changed:
   type: bool
 auth_changed:
   description: The credentials file was written, corrected or removed.
+  returned: always
+  type: bool
+apt_proxy_changed:
+  description: The apt proxy file was written, corrected or removed.
   returned: always
   type: bool
 key_found:
@@ -138,6 +158,14 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_openpgp imp
     key_fingerprint,
     verified_key,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    apt_conf,
+    apt_proxy,
+    configured,
+    file_mode,
+    proxy_for,
+    secrets,
+)
 
 
 def installed_key(path: str) -> Tuple[Optional[str], str]:
@@ -150,6 +178,15 @@ def installed_key(path: str) -> Tuple[Optional[str], str]:
     except OpenPGPError as error:
         return None, "a file that " + str(error)
     return found, "the key " + found
+
+
+def key_proxy(module: AnsibleModule, url: str, proxy: Dict[str, Any]) -> Optional[str]:
+    """The proxy the key download goes through: docker_proxy's, else the one apt uses for the
+    key's host (a host where apt works only through Acquire::http::Proxy)."""
+    if configured(proxy):
+        return proxy_for(url, proxy)
+    rc, out, _err = module.run_command(["apt-config", "dump"], environ_update={"LC_ALL": "C"})
+    return apt_proxy(out, url) if rc == 0 else None
 
 
 def login_for(key_url: str, repository_url: str) -> Tuple[Optional[str], Optional[str]]:
@@ -168,18 +205,35 @@ def login_for(key_url: str, repository_url: str) -> Tuple[Optional[str], Optiona
     return unquote(key.username), unquote(key.password or "")
 
 
-def download(module: AnsibleModule, url: str, repository_url: str, timeout: int) -> bytes:
-    """The key at URL, in memory. open_url, not fetch_url: fetch_url stages through the module's
-    remote_tmp, which a first run as root creates with a warning on every fresh host."""
-    user, password = login_for(url, repository_url)
+def download(
+    module: AnsibleModule,
+    url: str,
+    timeout: int,
+    *,
+    login: Tuple[Optional[str], Optional[str]],
+    proxy: Optional[str],
+    direct: bool,
+) -> bytes:
+    """The key at URL, in memory, through PROXY when given. open_url, not fetch_url: fetch_url
+    stages through the module's remote_tmp, which a first run as root creates with a warning on
+    every fresh host."""
+    if proxy:
+        # open_url's proxy is urllib's, read from the environment: this process's own.
+        scheme = url.partition(":")[0].lower()
+        for name in (scheme.upper() + "_PROXY", "no_proxy", "NO_PROXY"):
+            os.environ.pop(name, None)
+        os.environ[scheme + "_proxy"] = proxy
     try:
         response = open_url(
             without_credentials(url),
             timeout=timeout,
+            url_username=login[0],
+            url_password=login[1],
+            force_basic_auth=login[0] is not None,
             http_agent="provision.hosts.docker_apt_source",
-            url_username=user,
-            url_password=password,
-            force_basic_auth=user is not None,
+            # docker_proxy's no_proxy names the key's host: straight there, whatever the
+            # environment says. Otherwise the environment's proxy, as before.
+            use_proxy=bool(proxy) or not direct,
         )
         return bytes(response.read())
     except HTTPError as error:
@@ -189,8 +243,13 @@ def download(module: AnsibleModule, url: str, repository_url: str, timeout: int)
     except (OSError, ValueError) as error:  # timeouts, resets, a malformed URL
         reason, status = str(error) or type(error).__name__, "-"
     module.fail_json(
-        msg="Could not download the repository key from %s: %s (HTTP %s). Nothing was changed."
-        % (without_credentials(url), masked(reason), status)
+        msg="Could not download the repository key from %s%s: %s (HTTP %s). Nothing was changed."
+        % (
+            without_credentials(url),
+            " through the proxy %s" % masked(proxy) if proxy else "",
+            masked(reason),
+            status,
+        )
     )
     raise AssertionError("fail_json returned")  # for type checkers: it exits
 
@@ -198,20 +257,23 @@ def download(module: AnsibleModule, url: str, repository_url: str, timeout: int)
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            # no_log only for a URL with credentials (below): a plain URL is shown as it is
             "key_url": {"type": "str", "required": True, "no_log": False},
-            "repository_url": {"type": "str", "default": ""},
-            "auth_path": {"type": "path", "no_log": False},
-            "marker": {"type": "str", "default": "# Written by the Ansible role docker"},
             "fingerprint": {"type": "str", "required": True},
             "key_path": {"type": "path", "required": True},
             "source_path": {"type": "path", "required": True},
             "source_content": {"type": "str", "required": True},
             "timeout": {"type": "int", "default": 30},
+            "proxy": {"type": "dict", "default": {}},
+            "apt_proxy_path": {"type": "path"},
+            # no_log only for a URL with credentials (below): a plain URL is shown as it is
+            "repository_url": {"type": "str", "default": ""},
+            "auth_path": {"type": "path", "no_log": False},
+            "source_marker": {"type": "str", "default": "# Written by the Ansible role docker"},
         },
         supports_check_mode=True,
     )
     p = module.params
+    module.no_log_values.update(secrets(p["proxy"]))
     for url in (p["key_url"], p["repository_url"]):
         if without_credentials(url) != url:
             module.no_log_values.add(url)
@@ -225,7 +287,16 @@ def main() -> None:
         dir_changed = ensure_dir(module, key_dir, diff)
         key_changed = set_attributes(module, p["key_path"], ROOT_FILE, diff)
     else:
-        data = download(module, p["key_url"], p["repository_url"], p["timeout"])
+        via = key_proxy(module, p["key_url"], p["proxy"])
+        login = login_for(p["key_url"], p["repository_url"])
+        data = download(
+            module,
+            p["key_url"],
+            p["timeout"],
+            login=login,
+            proxy=via,
+            direct=configured(p["proxy"]),
+        )
         try:
             key = verified_key(data, expected)
         except OpenPGPError as error:
@@ -251,18 +322,19 @@ def main() -> None:
         module, p["source_path"], p["source_content"].encode("utf-8"), diff=diff
     )
     result["auth_changed"] = bool(p["auth_path"]) and put_auth(module, p["auth_path"], diff)
-    changed = result["key_changed"] or result["source_changed"] or result["auth_changed"]
-    module.exit_json(changed=changed, diff=diff, **result)
+    result["apt_proxy_changed"] = apt_proxy_file(module, p, diff)
+    changed = any(result[k] for k in ("key_changed", "source_changed", "auth_changed"))
+    module.exit_json(changed=changed or result["apt_proxy_changed"], diff=diff, **result)
 
 
 def put_auth(module: AnsibleModule, path: str, diff: List[Dict[str, Any]]) -> bool:
     """apt's login for the repository at PATH (root 0600) when its URL has one; else a file the
     role wrote there goes. The diff says what happened, never what the file holds."""
     p = module.params
-    content = auth_content(p["repository_url"], p["marker"])
+    content = auth_content(p["repository_url"], p["source_marker"])
     if content is None:
         current = read(path) if not os.path.islink(path) else None
-        if current is None or not current.startswith(p["marker"].encode("utf-8")):
+        if current is None or not current.startswith(p["source_marker"].encode("utf-8")):
             return False
         changed = remove(module, path)
         what = "removed: docker_apt_repository_url has no credentials\n"
@@ -274,6 +346,18 @@ def put_auth(module: AnsibleModule, path: str, diff: List[Dict[str, Any]]) -> bo
     if changed:
         diff.append({"before_header": path, "after_header": path, "before": "", "after": what})
     return changed
+
+
+def apt_proxy_file(module: AnsibleModule, p: Dict[str, Any], diff: List[Dict[str, Any]]) -> bool:
+    """apt's proxy for Docker's host: written when there is content, removed otherwise."""
+    if not p["apt_proxy_path"]:
+        return False
+    content = apt_conf(p["repository_url"], p["proxy"], p["source_marker"])
+    if content:
+        attributes = (int(file_mode(p["proxy"]), 8), 0, 0)
+        data = content.encode("utf-8")
+        return put(module, p["apt_proxy_path"], data, diff=diff, attributes=attributes)
+    return remove(module, p["apt_proxy_path"], diff)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ description:
   the file is removed when it is empty, left as it is when it already holds exactly that; the record
   is removed. Nothing is reloaded and no directory is created.
 - Returns a C(diff) of daemon.json before and after, and of owner/mode changes.
+- daemon.json is root:root 0644, or 0600 when it holds the credentials of O(proxy).
 - In check mode it writes, removes and reloads nothing.
 options:
   path:
@@ -70,6 +71,13 @@ options:
     description: The engine's systemd unit.
     type: str
     default: docker.service
+  proxy:
+    description:
+    - The role's docker_proxy (keys http, https, no_proxy). When O(config) has C(proxies), they
+      are written from it; with credentials in its URLs, daemon.json is root:root 0600 and the
+      credentials are masked in the module's result and diff.
+    type: dict
+    default: {}
 author:
 - provision maintainers (@provision)
 """
@@ -103,17 +111,21 @@ reloaded:
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
-    ROOT_FILE,
     ensure_dir,
     json_bytes,
     put,
     read,
     remove,
     set_attributes,
+)
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
+    daemon_proxies,
+    file_mode,
+    secrets,
 )
 
 _MISSING = object()
@@ -158,8 +170,18 @@ def write_daemon_json(module: AnsibleModule, diff: List[Dict[str, Any]]) -> bool
     file."""
     p = module.params
     return put(
-        module, p["path"], json_bytes(p["config"]), check=lambda f: validate(module, f), diff=diff
+        module,
+        p["path"],
+        json_bytes(p["config"]),
+        check=lambda f: validate(module, f),
+        diff=diff,
+        attributes=daemon_attributes(p),
     )
+
+
+def daemon_attributes(p: Dict[str, Any]) -> Tuple[int, int, int]:
+    """root:root 0644, or 0600 when the file holds the proxy's credentials."""
+    return (int(file_mode(p["proxy"]), 8), 0, 0)
 
 
 def put_dropin(module: AnsibleModule, content: str, diff: List[Dict[str, Any]]) -> bool:
@@ -218,11 +240,18 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "dropin_path": {"type": "path"},
             "dropin": {"type": "str", "default": ""},
+            "proxy": {"type": "dict", "default": {}},
         },
         required_if=[("state", "present", ["record"])],
         supports_check_mode=True,
     )
     p = module.params
+    # The proxy's credentials: masked in every result (the plan passed them masked), written
+    # from the real docker_proxy, into a daemon.json root's alone.
+    module.no_log_values.update(secrets(p["proxy"]))
+    proxies = daemon_proxies(p["proxy"])
+    if proxies and "proxies" in p["config"]:
+        p["config"] = dict(p["config"], proxies=proxies)
     diff: List[Dict[str, Any]] = []
     if p["state"] == "absent":
         module.exit_json(**take_out(module, diff))
@@ -236,12 +265,14 @@ def main() -> None:
     if before == p["config"] and os.path.islink(p["path"]):
         # The same JSON, in a file of its own instead of a link (chmod would follow the link):
         # not a change for the engine, which already runs this content.
-        unlinked = changed = put(module, p["path"], json_bytes(p["config"]), diff=diff)
+        unlinked = changed = put(
+            module, p["path"], json_bytes(p["config"]), diff=diff, attributes=daemon_attributes(p)
+        )
         daemon_changed = False
     elif before == p["config"] or (not exists and not p["config"]):
         daemon_changed = False
         if exists:
-            changed = set_attributes(module, p["path"], ROOT_FILE, diff) or changed
+            changed = set_attributes(module, p["path"], daemon_attributes(p), diff) or changed
     else:
         daemon_changed = write_daemon_json(module, diff)
 

@@ -103,6 +103,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import TLS_OPTIONS
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
+    cli_configs,
     hide_credentials,
     login_user,
     path_state,
@@ -122,6 +123,7 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import
     make_plan,
     resolve,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import secrets
 
 
 def os_release() -> Dict[str, str]:
@@ -378,6 +380,7 @@ def read_host(module: AnsibleModule, want: Data, paths: Data, rules: Data) -> Da
             "auth": auth_file(
                 paths["auth"], want.get("repository_url") or "", rules["source_marker"]
             ),
+            "apt_proxy": text_file(paths["apt_proxy"]),
         }
     )
     return host
@@ -417,12 +420,15 @@ def main() -> None:
         supports_check_mode=True,
     )
     paths, rules = module.params["paths"], module.params["rules"]
+    # docker_proxy's credentials: masked wherever the plan and the reading carry them
+    module.no_log_values.update(secrets(module.params["want"].get("proxy")))
     want = with_default_users(module.params["want"], module.params["login_user"])
     hide_credentials(module, want)
     if module.params["scope"] == "after_install":
         reading = read_after_install(module, want, paths, rules, docker_engine.SOCKET)
         module.exit_json(changed=False, **reading)
     host = read_host(module, want, paths, rules)
+    host["cli_configs"] = cli_configs(want.get("users") or [], want.get("proxy"))
     host["check_mode"] = module.check_mode  # what the install can ask apt (its candidate)
     plan = make_plan(host, want, paths, rules)
     for _round in range(3):  # each reading may lead to a decision that needs another

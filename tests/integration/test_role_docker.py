@@ -144,8 +144,9 @@ def role_vars() -> dict[str, Any]:
     return bed_role_vars()
 
 
-def start(name: str, workdir: Path) -> Host:
-    proc = run_testbed("hosts", "start", f"{name}=focal")
+def start(name: str, workdir: Path, *flags: str) -> Host:
+    """A focal host started by the test bed (FLAGS: e.g. --egress proxy) and its inventory."""
+    proc = run_testbed("hosts", "start", f"{name}=focal", *flags)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (info,) = json.loads(proc.stdout)
     inventory = run_testbed("hosts", "inventory", name, timeout=120)

@@ -186,7 +186,45 @@ def test_option_problem_applies_the_rule_of_each_variable() -> None:
         "docker_registry_mirrors",
         "docker_insecure_registries",
         "docker_daemon_options",
+        "docker_proxy",
     }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128/"},
+        {"https": "https://10.0.0.1:8443", "no_proxy": ["localhost", ".corp", "10.0.0.0/8"]},
+        {"http": "", "https": "", "no_proxy": []},
+        {"https": "http://user:s3cret@proxy.corp:3128"},
+    ],
+)
+def test_proxies_accepted(value: dict[str, object]) -> None:
+    assert formats.option_problem("docker_proxy", value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "start"),
+    [
+        (
+            {"http": "proxy.corp:3128"},
+            "http 'proxy.corp:3128' must be an http:// or https:// proxy",
+        ),
+        (
+            {"https": "http://proxy/path"},
+            "https 'http://proxy/path' must be an http:// or https:// proxy URL without a path",
+        ),
+        ({"http": "socks5://proxy:1080"}, "http 'socks5://proxy:1080' must be an http://"),
+        ({"https": "http://u:pw@proxy:3128/x"}, "https 'http://***@proxy:3128/x' must be an"),
+        ({"no_proxy": ["a,b"]}, "no_proxy item 1 ('a,b') must be a host"),
+    ],
+)
+def test_proxies_refused(value: dict[str, object], start: str) -> None:
+    problem = formats.option_problem("docker_proxy", value)
+    assert problem is not None
+    assert problem.startswith(start), problem
+    assert "pw" not in problem
 
 
 def test_checked_options_are_role_options() -> None:

@@ -58,3 +58,29 @@ def test_docker_service_takes_dockers_exec_start_and_needs_containerd() -> None:
 def test_docker_service_without_ordering_lines_gets_them() -> None:
     unit = docker_service("[Unit]\nDescription=x\n\n[Service]\nExecStart=/usr/bin/dockerd\n")
     assert "After=containerd.service\nWants=containerd.service\n" in unit
+
+
+def test_the_proxy_listens_on_the_gateway_for_the_subnet_alone() -> None:
+    from pathlib import Path
+
+    from testbed import proxy
+
+    conf = proxy.config("10.213.7.1", 3128, "10.213.7.0/24", Path("/d")).splitlines()
+    assert "http_port 10.213.7.1:3128" in conf
+    # the bed's clients allowed, every other denied, after it
+    assert conf.index("http_access allow bed") < conf.index("http_access deny all")
+    assert "acl bed src 10.213.7.0/24" in conf
+    assert "access_log stdio:/d/access.log squid" in conf
+
+
+def test_a_proxied_host_rejects_direct_connections_to_the_servers_ports() -> None:
+    from testbed import proxy
+
+    rules = proxy.egress_rules("10.213.7.1", [8000, 5000])
+    assert [(chain, rule[rule.index("--dport") + 1]) for chain, rule in rules] == [
+        ("OUTPUT", "8000"),
+        ("OUTPUT", "5000"),
+        ("FORWARD", "8000"),
+        ("FORWARD", "5000"),
+    ]
+    assert all(rule[-4:] == ["-j", "REJECT", "--reject-with", "tcp-reset"] for _c, rule in rules)

@@ -259,3 +259,43 @@ def test_candidates_of_several_packages() -> None:
     )
     assert lists.candidates(policy) == {"ca-certificates": True, "gnupg": False}
     assert lists.candidates("") == {}
+
+
+# --- lists apt could not fetch: Docker's fail the run, another source's is a warning ---------
+
+DEAD_SOURCE = (
+    "Hit:1 http://archive.ubuntu.com/ubuntu focal InRelease\n"
+    "Err:2 http://127.0.0.1:9/none focal InRelease\n"
+    "  Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)\n"
+    "W: Failed to fetch http://127.0.0.1:9/none/dists/focal/InRelease  Could not connect to"
+    " 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)\n"
+    "W: Some index files failed to download. They have been ignored, or old ones used instead.\n"
+)
+DOCKER = "http://10.213.7.1:8000/linux/ubuntu"
+
+
+def test_a_dead_foreign_source_is_foreign() -> None:
+    failed = lists.fetch_failures(DEAD_SOURCE, DOCKER)
+    assert failed.docker == []
+    assert failed.unnamed is False
+    ((url, reason),) = failed.foreign
+    assert url == "http://127.0.0.1:9/none/dists/focal/InRelease"
+    assert reason.startswith("Could not connect to 127.0.0.1:9")
+    assert "http://127.0.0.1:9/none/dists/focal/InRelease" in lists.foreign_warning(url, reason)
+
+
+def test_dockers_own_failure_is_named() -> None:
+    output = DEAD_SOURCE + (
+        f"W: Failed to fetch {DOCKER}/dists/focal/InRelease  Connection failed [IP: 10.213.7.1]\n"
+    )
+    failed = lists.fetch_failures(output, DOCKER)
+    assert [u for u, _r in failed.docker] == [f"{DOCKER}/dists/focal/InRelease"]
+    assert lists.update_failure(output, DOCKER) == (
+        f"apt could not fetch Docker's repository {DOCKER}/dists/focal/InRelease:"
+        " Connection failed [IP: 10.213.7.1]"
+    )
+
+
+def test_a_failure_apt_does_not_name_counts_as_failed() -> None:
+    output = "E: Some index files failed to download. They have been ignored.\n"
+    assert lists.fetch_failures(output, DOCKER).unnamed is True

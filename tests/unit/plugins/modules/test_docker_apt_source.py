@@ -238,7 +238,7 @@ def test_repository_credentials_go_to_auth_conf_only(
         **args(tmp_path, server.url),
         "repository_url": f"http://ops:s3cret%2Btoken@127.0.0.1:{port}/linux/ubuntu/",
         "auth_path": str(tmp_path / "auth.conf.d" / "docker.conf"),
-        "marker": "# marker",
+        "source_marker": "# marker",
     }
     with umask(0o000):
         result = run(capsys, arguments)
