@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -166,6 +168,28 @@ def prune_pools(dist_dir: Path, keep: set[Path]) -> None:
     for old in pools[:-2]:
         if old not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def published(release: Release, package: str) -> list[tuple[str, Path]]:
+    """The versions of ``package`` the live index of ``release`` offers, oldest first (dpkg's
+    order), each with its .deb in the pool."""
+    distro_root = repo_root() / "linux" / release.distro
+    index = distro_root / "dists" / release.codename / CHANNEL / "binary-amd64" / "Packages"
+    found = []
+    for stanza in index.read_text().split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " "
+        )
+        if fields.get("Package") == package:
+            found.append((fields["Version"], distro_root / fields["Filename"]))
+    return sorted(found, key=functools.cmp_to_key(lambda a, b: dpkg_compare(a[0], b[0])))
+
+
+def dpkg_compare(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    lower = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False)
+    return -1 if lower.returncode == 0 else 1
 
 
 def build_release(release: Release, image: str, plugin_debs: Path, state: dict[str, Any]) -> None:
