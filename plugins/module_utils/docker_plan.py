@@ -855,7 +855,7 @@ def upgrade_notes(plan: Data, host: Data, want: Data, rules: Data) -> List[str]:
     ]
     running = host.get("engine") or {}
     by_packages = plan["restart"]["by_packages"] and running.get("live_restore")
-    if by_packages and before and major(before) != major(after):
+    if by_packages and before and want["version"] and major(before) != major(after):
         notes.append(
             "%s moves from major version %s to %s with live-restore on: Docker does not"
             " promise that running containers survive a major upgrade (%s)."

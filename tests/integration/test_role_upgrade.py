@@ -2,6 +2,7 @@
 upgrades from the test bed's repository, which carries three engine versions per release
 (testbed/debs.py engine_versions: OLD and PATCH of an older series, then NEWEST):
 
+- --check on a fresh host with docker_upgrade=latest says what it would install, changes nothing;
 - a host pinned at OLD, with docker_upgrade=series, moves to PATCH (held), then changed=0;
 - --check names the version docker_upgrade=latest would move to and changes nothing;
 - a running container with live-restore off stops the upgrade before anything changed (packages,
@@ -71,23 +72,48 @@ def role_vars() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def host(role_vars: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    """A fresh focal host (the first test sees it so)."""
+    bed_host = start(f"up-upg{os.getpid() % 100000}", tmp_path_factory.mktemp("upgrade"))
+    try:
+        yield bed_host
+    finally:
+        run_testbed("hosts", "stop", bed_host.name, timeout=300)
+
+
+@pytest.fixture(scope="module")
 def versions(role_vars: dict[str, Any], host: Host) -> list[str]:
-    """The engine versions the repository offers this host, oldest first (at least three)."""
+    """The host converged with the role's defaults (the newest engine, no hold), and the engine
+    versions the repository offers it, oldest first (at least three)."""
+    succeeded(converge(host, role_vars))
     found = host.sh("apt-cache madison docker-ce | awk -F'|' '{gsub(/ /, \"\", $2); print $2}'")
     ordered = dpkg_sorted(found.split())
     assert len(ordered) >= 3, ordered
     return ordered
 
 
-@pytest.fixture(scope="module")
-def host(role_vars: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
-    """A focal host converged with the role's defaults (the newest engine, no hold)."""
-    bed_host = start(f"up-upg{os.getpid() % 100000}", tmp_path_factory.mktemp("upgrade"))
-    try:
-        succeeded(converge(bed_host, role_vars))
-        yield bed_host
-    finally:
-        run_testbed("hosts", "stop", bed_host.name, timeout=300)
+def check_run(host: Host, extravars: dict[str, Any]) -> list[str]:
+    """``provision apply --check`` on HOST (must succeed): its output lines that name HOST."""
+    workdir = host.inventory.parent
+    varsfile = workdir / "check-vars.json"
+    varsfile.write_text(json.dumps(extravars), encoding="utf-8")
+    proc = run_provision(
+        "apply", "--check", "-i", str(host.inventory), "-e", f"@{varsfile}", cwd=workdir
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return [line for line in (proc.stdout + proc.stderr).splitlines() if host.name in line]
+
+
+def test_check_on_a_fresh_host_says_what_it_would_install_and_changes_nothing(
+    host: Host, role_vars: dict[str, Any]
+) -> None:
+    lines = check_run(host, {**role_vars, "docker_upgrade": "latest"})
+
+    assert any("docker_upgrade=latest: docker-ce is installed at" in line for line in lines), lines
+    assert not host.exists("/etc/apt/sources.list.d/docker.sources")
+    assert host.sh("dpkg-query -W -f '${db:Status-Status}' docker-ce 2>/dev/null || true") != (
+        "installed"
+    )
 
 
 def test_series_moves_the_oldest_to_the_newest_patch_then_changes_nothing(
@@ -114,21 +140,10 @@ def test_check_names_the_target_and_changes_nothing(
     host: Host, role_vars: dict[str, Any], versions: list[str]
 ) -> None:
     before, pid = installed(host), dockerd_pid(host)
-    workdir = host.inventory.parent
-    varsfile = workdir / "check-vars.json"
-    varsfile.write_text(json.dumps({**role_vars, "docker_upgrade": "latest"}), encoding="utf-8")
 
-    proc = run_provision(
-        "apply", "--check", "-i", str(host.inventory), "-e", f"@{varsfile}", cwd=workdir
-    )
+    lines = check_run(host, {**role_vars, "docker_upgrade": "latest"})
 
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    named = [
-        line
-        for line in (proc.stdout + proc.stderr).splitlines()
-        if f"to {versions[-1]}" in line and host.name in line
-    ]
-    assert named, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert any(f"to {versions[-1]}" in line for line in lines), lines
     assert installed(host) == before
     assert dockerd_pid(host) == pid
 
