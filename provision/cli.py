@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
+from provision import rolling
 from provision.errors import (
     EXIT_CODES,
     EXIT_FAILED,
@@ -144,6 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="report what would change, change nothing"
     )
     apply.add_argument("--diff", action="store_true", help="show the changes in files")
+    apply.add_argument(
+        "--serial",
+        type=rolling.serial_arg,
+        metavar="N|N%",
+        help="converge the hosts in batches of N (or N%% of them), one batch after the other "
+        "(Ansible's serial)",
+    )
+    apply.add_argument(
+        "--max-fail-percentage",
+        type=rolling.max_fail_arg,
+        metavar="P",
+        help="stop before the next batch when more than P%% of a batch failed (Ansible's "
+        "max_fail_percentage; 0: any failure stops)",
+    )
 
     verify = add("verify", "run the shared host checks and the docker walkthrough")
     verify.add_argument(
@@ -224,6 +239,7 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
             extra_vars=args.extra_vars,
             check=args.check,
             diff=args.diff,
+            play_vars=rolling.play_vars(args.serial, args.max_fail_percentage),
         )
     elif args.command == "verify":
         commands.cmd_verify(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from provision import ansible_probe, guest, preflight, runner, verify
+from provision import ansible_probe, guest, preflight, rolling, runner, verify
 from provision.errors import ProvisionError, RunFailedError, UsageError
 from provision.extra_vars import check_extra_vars
 from provision.inventory import dump_inventory
@@ -274,6 +274,7 @@ def cmd_apply(
     extra_vars: Sequence[str],
     check: bool,
     diff: bool,
+    play_vars: Mapping[str, Any] | None = None,
 ) -> None:
     inventory_path = _require_inventory(inventory)
     role_vars, hosts = _inputs(
@@ -285,10 +286,24 @@ def cmd_apply(
         f"apply playbooks/site.yml to {inventory}{mode}" + (f" (limit {limit})" if limit else "")
     )
     result = _converge(
-        ctx, inventory=inventory_path, extravars=role_vars, limit=limit, check=check, diff=diff
+        ctx,
+        inventory=inventory_path,
+        extravars={**role_vars, **(play_vars or {})},
+        limit=limit,
+        check=check,
+        diff=diff,
     )
     ctx.payload["apply"] = result.as_dict()
+    if play_vars:
+        _report_batches(ctx, result, hosts)
     result.raise_for_status()
+
+
+def _report_batches(ctx: Context, result: runner.RunResult, hosts: Sequence[str]) -> None:
+    """With --serial/--max-fail-percentage: the hosts of each batch, and those none reached."""
+    batches = rolling.summary(result.batches, hosts)
+    ctx.payload["apply"].update(batches)
+    ctx.out.batches(batches)
 
 
 def cmd_verify(

@@ -127,6 +127,16 @@ class Output:
             )
         self._print(f"  elapsed {_fmt_seconds(elapsed)}")
 
+    def batches(self, summary: Mapping[str, Any]) -> None:
+        """The recap per rolling batch (provision.rolling.summary)."""
+        for batch in summary["batches"]:
+            self._print(f"  batch {batch['number']}: {', '.join(batch['hosts'])}")
+        if summary["not_run"]:
+            self._print(
+                "  not run (a failed batch stopped the run before them): "
+                + ", ".join(summary["not_run"])
+            )
+
     # -- checks ----------------------------------------------------------------------------
 
     def check(self, outcome: CheckOutcome) -> None:

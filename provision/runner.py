@@ -99,6 +99,8 @@ class RunResult:
     unreachable: dict[str, str] = field(default_factory=dict)
     error_lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The hosts of each batch Ansible ran (one batch unless the play has `serial`).
+    batches: list[list[str]] = field(default_factory=list)
 
     @property
     def interrupted(self) -> bool:
@@ -123,6 +125,7 @@ class RunResult:
             "changes": [{"host": c.host, "task": c.task, "diff": c.diff} for c in self.changes],
             "unreachable": dict(self.unreachable),
             "warnings": list(self.warnings),
+            "batches": [list(b) for b in self.batches],
         }
 
     def raise_for_status(self) -> None:
@@ -202,6 +205,14 @@ class _EventCollector:
         self._pending_diff: dict[str, str] = {}
         # warning text -> hosts that reported it (the role's WARNING: lines, Ansible's warnings)
         self.warnings: dict[str, list[str]] = {}
+        # Ansible starts the play again for each serial batch: the hosts each start reached.
+        self.batches: list[list[str]] = []
+
+    def _batch_host(self, name: str, host: str) -> None:
+        if name == "playbook_on_play_start":
+            self.batches.append([])
+        elif host and self.batches and host not in self.batches[-1]:
+            self.batches[-1].append(host)
 
     def _warn(self, text: str, host: str = "") -> None:
         hosts = self.warnings.setdefault(text, [])
@@ -233,6 +244,8 @@ class _EventCollector:
                 self._warn(text)
         if name == "playbook_on_stats":
             self.stats = dict(data)
+        if name == "playbook_on_play_start":
+            self._batch_host(name, "")
         if name == "runner_on_file_diff":
             rendered = render_diff(data.get("diff"))
             if rendered:
@@ -242,6 +255,7 @@ class _EventCollector:
         if status is not None:
             res: Mapping[str, Any] = data.get("res") or {}
             host = str(data.get("host", "?"))
+            self._batch_host(name, host)
             if status == "ok" and res.get("changed"):
                 status = "changed"
             if status == "failed" and data.get("ignore_errors"):
@@ -491,4 +505,5 @@ def run_playbook(
         unreachable=collector.unreachable,
         error_lines=collector.error_lines,
         warnings=collector.warning_lines(),
+        batches=[b for b in collector.batches if b],
     )

@@ -64,6 +64,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repo(args: argparse.Namespace) -> int:
+    """Rebuild only the repository (the host images and their packages are already there), each
+    release's indexes swapped in when complete: hosts using it meanwhile see no broken repo."""
+    started = time.monotonic()
+    state = load_state()
+    chosen = selected_releases(args.releases or ",".join(state.get("images", {})) or None)
+    missing = [r.codename for r in chosen if r.codename not in state.get("images", {})]
+    if missing:
+        raise TestbedError(f"no host image for {', '.join(missing)}: run `python -m testbed up`")
+    try:
+        aptrepo.ensure(chosen, state["images"], state)
+    finally:
+        save_state(state)
+    log(f"repository ready in {time.monotonic() - started:.0f}s")
+    print(json.dumps(summary(state), indent=2))
+    return 0
+
+
 def prepare(release: releases.Release) -> str:
     """The release's host image, and its distribution packages for the repository."""
     tag = images.ensure_image(release)
@@ -181,6 +199,10 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated codenames (default: " + ",".join(releases.DEFAULT_RELEASES) + ")",
     )
     up.set_defaults(func=cmd_up)
+    repo = sub.add_parser("repo", help="rebuild only the apt repository (after `up`)")
+    repo.add_argument("action", choices=["up"])
+    repo.add_argument("--releases", help="comma-separated codenames (default: those built)")
+    repo.set_defaults(func=cmd_repo)
     sub.add_parser("status", help="what runs; exit 1 unless ready").set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop servers and hosts (images stay cached)").set_defaults(
         func=cmd_down

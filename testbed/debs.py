@@ -9,8 +9,11 @@ installing docker-ce really removes docker.io, as it does from Docker's reposito
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
+import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -393,3 +396,97 @@ def download(image: str, dest: Path) -> None:
 
 def has(debs: Path, name: str) -> bool:
     return find_deb(debs, name) is not None
+
+
+# --- more engine versions: the same payload under Docker's version numbers ----------------------
+
+# The packages that carry Docker's engine version (the role pins and holds them together).
+VERSIONED_PACKAGES = ["docker-ce", "docker-ce-cli"]
+AR_MAGIC = b"!<arch>\n"
+
+
+def engine_versions(upstream: str) -> list[str]:
+    """The upstream versions the repository carries for an engine built from ``upstream``
+    (X.Y.Z), oldest first: two patch releases of the series before X.Y, then X.Y.Z itself, so
+    the newest stays what the distribution ships. Before X.0 comes (X-1).9."""
+    parts = [int(p) for p in re.findall(r"\d+", upstream)[:3]]
+    if len(parts) < 2:
+        raise TestbedError(f"cannot derive older versions from {upstream!r}")
+    major, minor = parts[0], parts[1]
+    older = (major, minor - 1) if minor > 0 else (major - 1, 9)
+    return [f"{older[0]}.{older[1]}.0", f"{older[0]}.{older[1]}.1", upstream]
+
+
+def read_ar(deb: Path) -> list[tuple[str, bytes]]:
+    """The members of an ar archive (a .deb), in order."""
+    data = deb.read_bytes()
+    if not data.startswith(AR_MAGIC):
+        raise TestbedError(f"{deb} is not an ar archive")
+    members, offset = [], len(AR_MAGIC)
+    while offset < len(data):
+        header = data[offset : offset + 60]
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        start = offset + 60
+        members.append((name, data[start : start + size]))
+        offset = start + size + (size % 2)
+    return members
+
+
+def write_ar(path: Path, members: list[tuple[str, bytes]]) -> None:
+    with path.open("wb") as stream:
+        stream.write(AR_MAGIC)
+        for name, body in members:
+            header = f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(body):<10}`\n"
+            stream.write(header.encode())
+            stream.write(body)
+            if len(body) % 2:
+                stream.write(b"\n")
+
+
+def control_member(control_dir: Path) -> bytes:
+    """control.tar.gz of the files in ``control_dir`` (control, maintainer scripts, conffiles)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        root = tarfile.TarInfo("./")
+        root.type, root.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(root)
+        for path in sorted(control_dir.iterdir()):
+            info = tarfile.TarInfo(f"./{path.name}")
+            body = path.read_bytes()
+            info.size, info.mode = len(body), path.stat().st_mode & 0o777
+            tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def reversion(deb: Path, version: str, out_dir: Path) -> Path:
+    """The package ``deb`` again under ``version``: only its control member is rewritten (the
+    payload and the maintainer scripts are the same bytes), so this costs a copy, not a build."""
+    members = read_ar(deb)
+    with tempfile.TemporaryDirectory() as tmp:
+        control_dir = Path(tmp)
+        run(["dpkg-deb", "--control", str(deb), str(control_dir)])
+        control = control_dir / "control"
+        text = re.sub(r"^Version: .*$", f"Version: {version}", control.read_text(), flags=re.M)
+        control.write_text(text)
+        control_tar = control_member(control_dir)
+    rebuilt = [
+        ("control.tar.gz", control_tar) if name.startswith("control.") else (name, body)
+        for name, body in members
+    ]
+    name = field_of(deb, "Package")
+    target = out_dir / f"{name}_{version.rsplit(':', maxsplit=1)[-1]}_amd64.deb"
+    write_ar(target, rebuilt)
+    return target
+
+
+def add_engine_versions(release: Release, pool: Path) -> list[Path]:
+    """Older engine versions beside the built ones in ``pool`` (engine_versions)."""
+    engine = require_deb(pool, "docker-ce")
+    upstream = upstream_version(field_of(engine, "Version"))
+    added = []
+    for name in VERSIONED_PACKAGES:
+        deb = require_deb(pool, name)
+        for older in engine_versions(upstream)[:-1]:
+            added.append(reversion(deb, docker_version(release, older), pool))
+    return added

@@ -65,6 +65,11 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy impor
     engine_problem,
     file_mode,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_versions import (
+    is_glob,
+    major,
+    target,
+)
 
 # A reading, a variable set, a step: plain JSON-like values.
 Data = Dict[str, Any]
@@ -557,9 +562,11 @@ def packages_step(
     if version:
         install += [p for p in pinned if p in present and not at_version(packages[p], version)]
     specs = [p + "=" + version if version and p in pinned else p for p in want["packages"]]
-    held = [p for p in pinned if (packages.get(p) or {}).get("want") == "hold"]
+    # apt-get install sets a package it installs back to "install": held again afterwards.
+    held = [p for p in pinned if (packages.get(p) or {}).get("want") == "hold" and p not in install]
+    hold = bool(version) or bool(want.get("hold"))
     selections = (
-        {p: "hold" for p in pinned if p not in held} if version else {p: "install" for p in held}
+        {p: "hold" for p in pinned if p not in held} if hold else {p: "install" for p in held}
     )
     simulate, check_mode = host.get("candidate") is True, bool(host.get("check_mode"))
     refresh, why = refresh_mode(docker_changed, legacy_removed, bool(install) and not simulate)
@@ -743,8 +750,8 @@ def engine_restart(
     elif stale:
         why = "it runs an older daemon.json than the one on disk"
     elif by_packages:
-        why = "docker_version %s installs another version of the running %s" % (
-            want.get("version") or "?",
+        why = "%s installs another version of the running %s" % (
+            want.get("version_why") or "docker_version %s" % (want.get("version") or "?"),
             engine,
         )
     else:
@@ -860,6 +867,71 @@ def removal_rules(
     return problems, warned, False
 
 
+# --- which engine version: the upgrade policy -------------------------------------------------
+
+
+def versioned_want(host: Data, want: Data, rules: Data) -> Tuple[Data, bool]:
+    """WANT with docker_version resolved by docker_upgrade and docker_version's glob to the exact
+    version this run installs (docker_versions.target), held; and whether apt's versions of the
+    engine package must be read first. docker_upgrade=never with an exact or empty
+    docker_version is WANT itself (today's behaviour, no reading)."""
+    upgrade, pattern = want.get("upgrade") or "never", want.get("version") or ""
+    if upgrade == "never" and not is_glob(pattern):
+        return want, False
+    if "versions" not in host.get("read", []):
+        return dict(want, hold=True), True
+    engine = (host.get("packages") or {}).get(rules["engine_package"]) or {}
+    installed_version = engine.get("version") if engine.get("status") == "installed" else None
+    chosen, why = target(installed_version, host.get("versions") or [], upgrade, pattern)
+    return dict(want, hold=True, version=chosen or pattern, version_why=why), False
+
+
+def upgrade_problems(want: Data) -> List[str]:
+    upgrade, version = want.get("upgrade") or "never", want.get("version") or ""
+    if upgrade != "never" and version and not is_glob(version):
+        return [
+            "docker_upgrade=%s moves the engine packages, and docker_version %s pins them: set"
+            " one of them (a docker_version glob such as 5:27.* combines with it)."
+            % (upgrade, version)
+        ]
+    return []
+
+
+def upgrade_notes(plan: Data, host: Data, want: Data, rules: Data) -> List[str]:
+    """What the upgrade policy moves the engine to (each host says it, in check mode too), and
+    the warning Docker's documentation asks for: live-restore is not promised across a major
+    upgrade."""
+    engine_name = rules["engine_package"]
+    if not want.get("version_why") or engine_name not in plan["packages"]["install"]:
+        return []
+    engine = (host.get("packages") or {}).get(engine_name) or {}
+    before = engine.get("version") if engine.get("status") == "installed" else None
+    after = want["version"] or "the newest version apt offers"
+    notes = [
+        "%s: %s %s %s."
+        % (
+            want["version_why"],
+            engine_name,
+            "moves from %s to" % before if before else "is installed at",
+            after,
+        )
+    ]
+    running = host.get("engine") or {}
+    by_packages = plan["restart"]["by_packages"] and running.get("live_restore")
+    if by_packages and before and want["version"] and major(before) != major(after):
+        notes.append(
+            "%s moves from major version %s to %s with live-restore on: Docker does not"
+            " promise that running containers survive a major upgrade (%s)."
+            % (
+                engine_name,
+                major(before),
+                major(after),
+                ", ".join(running.get("containers") or []) or "none run now",
+            )
+        )
+    return notes
+
+
 # --- the plan ----------------------------------------------------------------------------------
 
 
@@ -870,7 +942,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
     legacy, legacy_problems = legacy_step(host, resolved, paths, rules)
     problems += legacy_problems
     plan: Data = {"resolved": resolved, "legacy": legacy}
-    needs_engine = False
+    needs_engine = needs_versions = False
     steps: Tuple[str, ...]
     if want["state"] == "absent":
         plan["absent"], kept = absent_step(host, want, paths, rules)
@@ -892,11 +964,13 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         plan["conflicts"] = {"needed": bool(remove), "remove": remove}
         replaced = rules["distribution_engine"] in remove
         plan["daemon"] = daemon_step(host, want, paths, rules, replaced)
+        pinned, needs_versions = versioned_want(host, want, rules)
+        problems += upgrade_problems(want)
         plan["packages"] = packages_step(
-            host, want, plan["repository"]["refresh_cache"], legacy["needed"]
+            host, pinned, plan["repository"]["refresh_cache"], legacy["needed"]
         )
         install = plan["packages"]["install"]
-        restart = engine_restart(host, want, rules, plan["daemon"], install)
+        restart = engine_restart(host, pinned, rules, plan["daemon"], install)
         settle = bool(install) or plan["daemon"]["apply"] == "reload"
         plan["service"] = service_step(host, want, restart, settle)
         plan["restart"] = restart
@@ -914,7 +988,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         problems += [too_old] if too_old else []
         engine_problems, engine_warnings, needs_engine = engine_rules(plan, host, want, rules)
         problems += engine_problems
-        warned += engine_warnings
+        warned += engine_warnings + upgrade_notes(plan, host, pinned, rules)
         apt_calls = any(plan[s]["needed"] for s in ("prerequisites", "conflicts", "packages"))
         plan["dpkg"] = dpkg_step(host, apt_calls)
         steps = PRESENT_STEPS
@@ -925,6 +999,7 @@ def make_plan(host: Data, want: Data, paths: Data, rules: Data) -> Data:
         name
         for name, wanted in (
             ("engine", needs_engine),
+            ("versions", needs_versions),
             ("candidate", bool((plan.get("packages") or {}).get("reads_candidate"))),
             ("dpkg_audit", plan["dpkg"]["apt_calls"] and not plan["dpkg"]["journal"]),
             (

@@ -16,8 +16,8 @@ description:
   primary key), the files and directories the role manages, apt sources and keys that point at
   Docker's repository, the engine's systemd units, and the users and group.
 - Returns the plan of module_utils/docker_plan.py; reads that cost a process or a connection
-  (apt's candidate, C(dpkg --audit), the running engine's containers and live-restore) are made
-  only when a decision depends on them.
+  (apt's candidate, the engine package's versions apt offers, C(dpkg --audit), the running
+  engine's containers and live-restore) are made only when a decision depends on them.
 - Fails, changing nothing, with every problem of the plan in one message; shows its warnings.
 - Changes nothing; runs in check mode too.
 options:
@@ -73,7 +73,8 @@ EXAMPLES = r"""
 RETURN = r"""
 host:
   description: What was read (os, architecture, packages, dpkg, key, files, dirs, sources,
-    legacy_keys, apt_key_fingerprints, units, users, group, and when asked engine, candidate).
+    legacy_keys, apt_key_fingerprints, units, users, group, and when asked engine, candidate,
+    versions).
   returned: always
   type: dict
 plan:
@@ -96,6 +97,7 @@ from ansible_collections.provision.hosts.plugins.module_utils import docker_engi
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_lists import (
     candidates,
     has_candidate,
+    parse_madison,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources import (
     auth_content,
@@ -393,6 +395,10 @@ def read_more(module: AnsibleModule, host: Data, plan: Data, paths: Data, rules:
             host["engine"] = docker_engine.state(paths["socket"])
         elif name == "candidate":
             host["candidate"] = candidate(module, rules["engine_package"])
+        elif name == "versions":
+            host["versions"] = parse_madison(
+                run(module, ["apt-cache", "madison", rules["engine_package"]])
+            )
         elif name == "dpkg_audit":
             host["dpkg"]["audit"] = run(module, ["dpkg", "--audit"])
         elif name == "prerequisite_candidates":

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from testbed import aptrepo, debs, releases
 from testbed.util import port_open
 from tests.testbed.conftest import SshHost, run_testbed
 
@@ -110,10 +111,10 @@ def test_resolute_boots_on_its_own_cgroup2(pair: dict[str, SshHost]) -> None:
 
 
 def deb_of(status: dict[str, Any], release: str, package: str) -> Path:
-    distro = "debian" if release in ("bookworm", "trixie") else "ubuntu"
-    pool = STATE_DIR / "repo" / "linux" / distro / "dists" / release / "pool" / "stable" / "amd64"
-    (deb,) = sorted(pool.glob(f"{package}_*.deb"))
-    return deb
+    """The .deb of PACKAGE that apt installs from the repository: its newest version."""
+    versions = aptrepo.published(releases.get(release), package)
+    assert versions, f"{package} is not in the {release} repository"
+    return versions[-1][1]
 
 
 def deb_field(deb: Path, name: str) -> str:
@@ -165,3 +166,34 @@ def test_packages_have_dockers_layout(status: dict[str, Any], release: str) -> N
         assert {"docker.io", "docker-cli", "docker-engine"} <= set(conflicts)
         replaces = [r.split()[0] for r in deb_field(package, "Replaces").split(", ")]
         assert {"docker.io", "docker-cli"} <= set(replaces)
+
+
+@pytest.mark.parametrize("release", ["focal", "jammy", "noble", "resolute", "bookworm", "trixie"])
+def test_the_engine_comes_in_three_versions_of_one_payload(
+    status: dict[str, Any], release: str
+) -> None:
+    """docker-ce and docker-ce-cli in three versions (two patches of an older series, then the
+    distribution's own, newest): the same files and maintainer scripts (the postinst that
+    restarts dockerd) under Docker's version numbers; the index is published by hash too."""
+    assert release in status["releases_in_repository"]
+    for package in ("docker-ce", "docker-ce-cli"):
+        versions = aptrepo.published(releases.get(release), package)
+        assert len(versions) >= 3, versions
+        newest = versions[-1][1]
+        for version, deb in versions:
+            assert deb_field(deb, "Version") == version
+            assert deb_paths(deb) == deb_paths(newest)
+            assert debs.read_ar(deb)[2] == debs.read_ar(newest)[2]  # the data member
+        older = [debs.upstream_version(v) for v, _ in versions[:-1]]
+        assert older == debs.engine_versions(debs.upstream_version(versions[-1][0]))[:-1]
+    engine = aptrepo.published(releases.get(release), "docker-ce")
+    scripts = {
+        subprocess.run(
+            ["dpkg-deb", "--info", str(deb), "postinst"], capture_output=True, check=True
+        ).stdout
+        for _, deb in engine
+    }
+    assert len(scripts) == 1
+    assert b"systemctl restart" in scripts.pop()
+    dist = aptrepo.repo_root() / "linux" / releases.get(release).distro / "dists" / release
+    assert "Acquire-By-Hash: yes" in (dist / "Release").read_text()
