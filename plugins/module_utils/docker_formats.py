@@ -15,6 +15,9 @@
 #       TLS, registry-mirrors, insecure-registries) follow the same rules as everywhere else.
 #   masked(text) -> str
 #       TEXT with the user information of every URL in it (user:password@) replaced by ***@.
+#   credentials_in(value) -> list[str]
+#       The passwords (a user name alone, as a token is given) of the URLs in VALUE's strings,
+#       at any depth: what no output may show.
 #   without_credentials(url) -> str, apt_auth_entry(url) -> str | None
 #       URL without its user information; the line of apt's auth.conf(5) that gives apt URL's
 #       credentials (None when it has none): a repository's credentials live there, 0600, never
@@ -39,6 +42,7 @@ _MIRROR = "an http:// or https:// mirror URL"
 _PROXY = "an http:// or https:// proxy URL"
 _REGISTRY = "host[:port] (e.g. registry.internal:5000) or a CIDR network (e.g. 10.0.0.0/8)"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+_CREDENTIALS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://([^/?#@\s]+)@")
 # daemon.json keys that must name the host's files for a listener other than the unix socket.
 TLS_OPTIONS = ("tlscacert", "tlscert", "tlskey")
 # Listeners of dockerd that stay on the host: its unix socket, the socket systemd passes it.
@@ -48,6 +52,29 @@ _LOCAL_HOSTS = ("unix://", "fd://")
 def masked(text: str) -> str:
     """TEXT with every URL's user information (a user name, a password, a token) shown as ***."""
     return _USERINFO.sub(r"\1***@", str(text))
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def credentials_in(value: object) -> list[str]:
+    """The secret of every URL with user information in VALUE (a string, or JSON-like data):
+    its password, or its user name when it has no password (a token)."""
+    found: set[str] = set()
+    for text in _strings(value):
+        for match in _CREDENTIALS.finditer(text):
+            user, _colon, password = match.group(1).partition(":")
+            secret = password or user
+            # as the text holds it, and decoded (as a file the role writes may hold it)
+            found.update(s for s in (secret, unquote(secret)) if s)
+    return sorted(found)
 
 
 def without_credentials(url: str) -> str:
@@ -234,6 +261,14 @@ def daemon_options_problem(value: object) -> str | None:
         problem = _items_problem(check, value.get(key))
         if problem:
             return f"{key} {problem}"
+    # ("hosts" has its own rule: an ssh://user@ listener is refused there)
+    holding = sorted(k for k, v in value.items() if k != "hosts" and credentials_in(v))
+    if holding:
+        return (
+            "%s must hold no credentials (user:password@ in a URL): give a proxy as docker_proxy,"
+            " whose credentials the role keeps out of every output and file others can read"
+            % ", ".join(holding)
+        )
     hosts = value.get("hosts")
     if hosts is None:
         return None

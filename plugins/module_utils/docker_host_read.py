@@ -121,9 +121,25 @@ def cli_configs(names: List[str], proxy: Optional[Data]) -> Data:
             "uid": entry.pw_uid,
             "gid": entry.pw_gid,
             "dir": path_state(directory),
-            "file": text_file(os.path.join(directory, "config.json")),
+            "file": cli_config_file(os.path.join(directory, "config.json")),
         }
     return found
+
+
+def cli_config_file(path: str) -> Data:
+    """A user's config.json as the plan needs it: its attributes, whether it holds a JSON object,
+    and its proxies.default. Never the rest: its "auths" are the user's registry logins."""
+    state = path_state(path)
+    if state["exists"] and not state["is_dir"]:
+        try:
+            document = json.loads(read_bytes(path).decode("utf-8"))
+        except ValueError:
+            document = None
+        state["json_object"] = isinstance(document, dict)
+        proxies = document.get("proxies") if isinstance(document, dict) else None
+        default = proxies.get("default") if isinstance(proxies, dict) else None
+        state["proxies_default"] = default if isinstance(default, dict) else {}
+    return state
 
 
 def login_user() -> str:

@@ -126,7 +126,6 @@ class CliConfigFile(TypedDict):
     path: str
     uid: int
     gid: int
-    config: Dict[str, Any]
 
 
 class CliConfigStep(TypedDict):

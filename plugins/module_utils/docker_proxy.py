@@ -151,19 +151,17 @@ def cli_config_step(
         if not found:
             continue
         state = found["file"]
-        current = state.get("json", {}) if state.get("exists") else {}
-        if "json_error" in state or not isinstance(current, dict):
+        if state.get("exists") and not state.get("json_object"):
             warnings.append(
                 "%s is not a JSON object: the role leaves it alone and %s's docker CLI gets no"
                 " proxy." % (state.get("path"), user)
             )
             continue
-        proxies = dict(current.get("proxies") or {})
-        proxies["default"] = dict(proxies.get("default") or {}, **wanted)
-        config = dict(current, proxies=proxies)
+        current = state.get("proxies_default") or {}
         owner = (found["uid"], found["gid"])
         file_ok = (
-            state.get("json") == config
+            state.get("exists")
+            and dict(current, **wanted) == current
             and (
                 state.get("mode"),
                 state.get("uid"),
@@ -180,7 +178,6 @@ def cli_config_step(
                     "path": state["path"],
                     "uid": found["uid"],
                     "gid": found["gid"],
-                    "config": config,
                 }
             )
     step["needed"] = bool(step["write"])

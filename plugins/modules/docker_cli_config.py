@@ -1,6 +1,7 @@
 #!/usr/bin/python
-# The docker CLI's proxy for each docker_users entry: ~/.docker/config.json as the plan merged it
-# (proxies.default from docker_proxy; every other key of the file stays), written as the user's
+# The docker CLI's proxy for each docker_users entry: ~/.docker/config.json with proxies.default
+# from docker_proxy merged in here (every other key of the file stays, and none of it, such as
+# the user's registry logins, passes through the plan or the result), written as the user's
 # own, 0600, in a ~/.docker of the user's. A root process writing into a user's home must not
 # follow the user's symlinks: ~/.docker must be a directory, and the file is replaced, never
 # written through.
@@ -12,15 +13,18 @@ short_description: Write docker CLI configuration files owned by their users
 version_added: 0.1.0
 description:
 - For each entry of O(files), creates the file's directory (mode 0700, owned by the entry's
-  uid and gid) when it is missing, and writes the entry's config as JSON to the file (mode 0600,
-  owned by uid and gid), replaced atomically, when its content or attributes differ.
+  uid and gid) when it is missing, and sets C(proxies.default) from O(proxy) in the file (a new
+  one when it is missing; every other key stays), mode 0600, owned by uid and gid, replaced
+  atomically, when its content or attributes differ.
+- The diff and the result show only C(proxies.default), never the rest of the file (its
+  C(auths) are the user's registry logins).
 - Fails, changing nothing for that entry, when the directory is a symlink or not owned by the
   entry's uid.
 - Returns a C(diff) and honours check mode.
 options:
   files:
     description:
-    - The files, each a dict with keys path, uid, gid and config (the JSON object to write).
+    - The files, each a dict with keys path, uid and gid.
     type: list
     elements: dict
     required: true
@@ -41,7 +45,8 @@ EXAMPLES = r"""
       - path: /home/deploy/.docker/config.json
         uid: 1000
         gid: 1000
-        config: {proxies: {default: {httpProxy: "http://proxy.example.org:3128"}}}
+    proxy:
+      https: http://proxy.example.org:3128
 """
 
 RETURN = r"""
@@ -52,6 +57,7 @@ written:
   elements: str
 """
 
+import json
 import os
 from typing import Any, Dict, List
 
@@ -59,6 +65,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.provision.hosts.plugins.module_utils.docker_files import (
     json_bytes,
     put,
+    read,
     set_attributes,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
@@ -87,10 +94,33 @@ def ensure_user_dir(module: AnsibleModule, directory: str, uid: int, gid: int) -
 
 
 def with_proxy(config: Dict[str, Any], proxy: Dict[str, Any]) -> Dict[str, Any]:
-    """CONFIG with proxies.default's keys from PROXY (the plan passed them masked)."""
+    """CONFIG with proxies.default's keys from PROXY (docker_proxy itself, never the plan)."""
     proxies = dict(config.get("proxies") or {})
     proxies["default"] = dict(proxies.get("default") or {}, **cli_proxies(proxy))
     return dict(config, proxies=proxies)
+
+
+def current_object(module: AnsibleModule, path: str) -> Dict[str, Any]:
+    """The JSON object in PATH ({} when missing); fails when PATH holds something else (the plan
+    leaves such a file alone: it changed while the role ran)."""
+    data = None if os.path.islink(path) else read(path)
+    if data is None:
+        return {}
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        module.fail_json(msg="%s is no longer a JSON object: the role leaves it alone." % path)
+    return document
+
+
+def default_proxies(config: Dict[str, Any]) -> Any:
+    return (config.get("proxies") or {}).get("default") or {}
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
 
 
 def main() -> None:
@@ -107,11 +137,22 @@ def main() -> None:
     for entry in module.params["files"]:
         path, uid, gid = entry["path"], int(entry["uid"]), int(entry["gid"])
         created = ensure_user_dir(module, os.path.dirname(path), uid, gid)
-        data = json_bytes(with_proxy(entry["config"], module.params["proxy"]))
+        current = current_object(module, path)
+        config = with_proxy(current, module.params["proxy"])
         if created and module.check_mode:
             changed = True
         else:
-            changed = put(module, path, data, diff=diff, attributes=(0o600, uid, gid))
+            attributes = (0o600, uid, gid)
+            changed = put(module, path, json_bytes(config), show=False, attributes=attributes)
+        if changed:
+            diff.append(
+                {
+                    "before_header": "%s (proxies.default)" % path,
+                    "after_header": "%s (proxies.default)" % path,
+                    "before": json_text(default_proxies(current)),
+                    "after": json_text(default_proxies(config)),
+                }
+            )
         if changed or created:
             written.append(path)
     module.exit_json(changed=bool(written), written=written, diff=diff)

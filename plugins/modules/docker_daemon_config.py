@@ -122,6 +122,9 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_files impor
     remove,
     set_attributes,
 )
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    credentials_in,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import (
     daemon_proxies,
     file_mode,
@@ -129,6 +132,8 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy impor
 )
 
 _MISSING = object()
+# What Ansible shows in place of a no_log value.
+HIDDEN = "********"
 
 
 def current_json(path: str) -> Any:
@@ -228,6 +233,21 @@ def take_out(module: AnsibleModule, diff: List[Dict[str, Any]]) -> Dict[str, Any
     }
 
 
+def with_hidden_keys(module: AnsibleModule, config: Dict[str, Any], before: Any) -> Dict[str, Any]:
+    """CONFIG with each key the plan passed masked (a password in a daemon.json someone else
+    wrote is shown as ********, never passed on) taken back from the file as it is. Such a key is
+    not the role's: the role's keys hold no credentials but docker_proxy's, written above."""
+    masked_keys = [k for k, v in config.items() if HIDDEN in json.dumps(v)]
+    if not masked_keys:
+        return config
+    current = before if isinstance(before, dict) else {}
+    missing = [k for k in masked_keys if k not in current]
+    if missing:
+        module.fail_json(msg="daemon.json changed while the role ran (%s): run it again." % missing)
+    module.no_log_values.update(credentials_in({k: current[k] for k in masked_keys}))
+    return dict(config, **{k: current[k] for k in masked_keys})
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -252,6 +272,7 @@ def main() -> None:
     proxies = daemon_proxies(p["proxy"])
     if proxies and "proxies" in p["config"]:
         p["config"] = dict(p["config"], proxies=proxies)
+    p["config"] = with_hidden_keys(module, p["config"], current_json(p["path"]))
     diff: List[Dict[str, Any]] = []
     if p["state"] == "absent":
         module.exit_json(**take_out(module, diff))

@@ -86,6 +86,7 @@ plan:
 
 import fnmatch
 import hashlib
+import json
 import os
 import platform
 import re
@@ -103,7 +104,10 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_apt_sources
     auth_content,
     normalize_uri,
 )
-from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import TLS_OPTIONS
+from ansible_collections.provision.hosts.plugins.module_utils.docker_formats import (
+    TLS_OPTIONS,
+    credentials_in,
+)
 from ansible_collections.provision.hosts.plugins.module_utils.docker_host_read import (
     cli_configs,
     hide_credentials,
@@ -126,6 +130,9 @@ from ansible_collections.provision.hosts.plugins.module_utils.docker_plan import
     resolve,
 )
 from ansible_collections.provision.hosts.plugins.module_utils.docker_proxy import secrets
+
+# A URL with user information, as a JSON document holds it (up to a quote or a space).
+_USERINFO_URL = re.compile(r"""(?i)\b[a-z][a-z0-9+.-]*://[^/?#@\s"']+@[^\s"']*""")
 
 
 def os_release() -> Dict[str, str]:
@@ -434,6 +441,9 @@ def main() -> None:
         reading = read_after_install(module, want, paths, rules, docker_engine.SOCKET)
         module.exit_json(changed=False, **reading)
     host = read_host(module, want, paths, rules)
+    # a password in a daemon.json someone else wrote is masked too (docker_daemon_config writes
+    # the key back from the file itself)
+    module.no_log_values.update(credentials_in(host["files"]["daemon_json"].get("json")))
     host["cli_configs"] = cli_configs(want.get("users") or [], want.get("proxy"))
     host["check_mode"] = module.check_mode  # what the install can ask apt (its candidate)
     plan = make_plan(host, want, paths, rules)
@@ -446,7 +456,27 @@ def main() -> None:
         module.warn(warning)
     if plan["problems"]:
         module.fail_json(msg=" ".join(plan["problems"]))
+    clash = masking_clash(module, {"host": host, "plan": plan})
+    if clash:
+        module.fail_json(msg=clash)
     module.exit_json(changed=False, host=host, plan=plan)
+
+
+def masking_clash(module: AnsibleModule, result: Data) -> str:
+    """Ansible masks a secret wherever its text occurs in the result. One that also occurs
+    outside the URLs that hold it (a password such as "docker") would be masked in paths, names
+    and contents the tasks then use: stop instead, before anything changes, with one line."""
+    text = json.dumps(result)
+    for url in _USERINFO_URL.findall(text):
+        text = text.replace(url, "")
+    short = sorted(s for s in module.no_log_values if s and s in text)
+    if not short:
+        return ""
+    return (
+        "A password given to the role (in docker_proxy, docker_apt_repository_url or daemon.json)"
+        " also occurs elsewhere in what the role reads or plans, where hiding it from the output"
+        " would change what the role writes: use a longer, unique password (%d found)." % len(short)
+    )
 
 
 if __name__ == "__main__":

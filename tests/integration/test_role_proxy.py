@@ -230,6 +230,9 @@ def test_with_live_restore_a_proxy_only_change_restarts_and_keeps_the_container(
 
 
 SECRET = "S3cretPass42"
+# Secrets others left on the host: a password in a daemon.json key, a docker login.
+FOREIGN_SECRET = "F0reignCiToken7"
+REGISTRY_LOGIN = "b3BzOnJlZ2lzdHJ5LXNlY3JldC05"  # base64 of ops:registry-secret-9
 
 
 def test_a_proxy_password_is_in_no_output_and_no_file_others_read(
@@ -239,6 +242,18 @@ def test_a_proxy_password_is_in_no_output_and_no_file_others_read(
     apply --check --diff show the password nowhere; daemon.json, the apt file and config.json
     are readable by their reader alone; no world-readable file on the host holds it."""
     authed = bed["proxy"].replace("http://", f"http://pxuser:{SECRET}@")
+    user = proxied.user
+    # What others wrote holds secrets too: a daemon.json key with a URL's password (its mtime
+    # kept before dockerd's start: no restart for it), the user's registry login.
+    label = f"build=https://ci:{FOREIGN_SECRET}@ci.corp/job"
+    daemon = json.loads(proxied.sh("cat /etc/docker/daemon.json"))
+    proxied.put("/etc/docker/daemon.json", json.dumps({**daemon, "labels": [label]}).encode())
+    proxied.sh("touch -d '2000-01-01' /etc/docker/daemon.json")
+    login = {"auths": {"registry.corp": {"auth": REGISTRY_LOGIN}}}
+    home = proxied.sh(f"getent passwd {user} | cut -d: -f6")
+    proxied.sh(f"install -d -o {user} -g {user} -m 0700 {home}/.docker")
+    proxied.put(f"{home}/.docker/config.json", json.dumps(login).encode())
+    proxied.sh(f"chown {user}: {home}/.docker/config.json && chmod 0600 {home}/.docker/config.json")
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps({**role_vars, "docker_proxy": {"http": authed}}), "utf-8")
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
@@ -251,7 +266,8 @@ def test_a_proxy_password_is_in_no_output_and_no_file_others_read(
     )
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
     assert "changed=0" not in applied.stdout
-    assert SECRET not in applied.stdout + applied.stderr
+    for secret in (SECRET, FOREIGN_SECRET, REGISTRY_LOGIN):
+        assert secret not in applied.stdout + applied.stderr
     assert "********" in applied.stdout  # the diffs and results show it masked
     checked = subprocess.run(
         [*provision_argv(), "--json", "-v", "apply", "-i", str(proxied.inventory),
@@ -259,9 +275,13 @@ def test_a_proxy_password_is_in_no_output_and_no_file_others_read(
         cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-2000:]
-    assert SECRET not in checked.stdout + checked.stderr
-
-    user = proxied.user
+    for secret in (SECRET, FOREIGN_SECRET, REGISTRY_LOGIN):
+        assert secret not in checked.stdout + checked.stderr
+    # what others wrote is written back as it was, not masked
+    assert json.loads(proxied.sh("cat /etc/docker/daemon.json"))["labels"] == [label]
+    config = json.loads(proxied.sh(f"cat ~{user}/.docker/config.json"))
+    assert config["auths"] == login["auths"]
+    assert config["proxies"]["default"]["httpProxy"] == authed
     assert proxied.sh(f"stat -c '%U %a' /etc/docker/daemon.json {APT_PROXY_FILE}").split() == [
         "root", "600", "root", "600",
     ]  # fmt: skip

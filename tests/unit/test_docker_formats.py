@@ -254,3 +254,20 @@ def test_the_module_is_python_3_8_code() -> None:
     # 3.9+ library calls ast cannot see
     for newer in ("removeprefix", "removesuffix", "functools.cache", "zoneinfo"):
         assert newer not in source
+
+
+def test_credentials_in_finds_every_urls_secret_at_any_depth() -> None:
+    value = {
+        "proxies": {"http-proxy": "http://u:p%40ss@proxy:3128", "no-proxy": "corp"},
+        "labels": ["see https://token@repo.corp/x", "http://plain.corp/"],
+    }
+    assert formats.credentials_in(value) == ["p%40ss", "p@ss", "token"]
+    assert formats.credentials_in({"hosts": ["unix:///var/run/docker.sock"]}) == []
+
+
+def test_daemon_options_hold_no_credentials_and_the_refusal_does_not_show_them() -> None:
+    problem = formats.daemon_options_problem({"proxies": {"https-proxy": "http://u:s3cr3t@p:1"}})
+    assert problem is not None
+    assert problem.startswith("proxies must hold no credentials")
+    assert "docker_proxy" in problem
+    assert "s3cr3t" not in problem

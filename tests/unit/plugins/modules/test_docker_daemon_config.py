@@ -207,3 +207,20 @@ def test_a_symlinked_daemon_json_is_replaced_and_its_target_left_alone(
     assert json.loads(daemon_json.read_text()) == CONFIG
     assert attributes(str(target)) == ("0600", 65534, 65534)
     assert run(capsys, arguments)["changed"] is False
+
+
+def test_a_foreign_key_the_plan_passed_masked_is_written_back_as_the_file_holds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A daemon.json someone else wrote holds a password: the plan shows it as ********, and the
+    module writes that key back from the file itself, masked in its own result."""
+    arguments = args(tmp_path)
+    foreign = {"proxies": {"http-proxy": "http://ops:pa55word-9@proxy.corp:3128"}}
+    path = Path(arguments["path"])
+    path.parent.mkdir()
+    path.write_text(json.dumps(foreign))
+    passed = {**CONFIG, "proxies": {"http-proxy": "http://ops:********@proxy.corp:3128"}}
+    result = run(capsys, {**arguments, "config": passed})
+    assert result["changed_keys"] == ["log-driver", "log-opts"]
+    assert json.loads(path.read_text()) == {**CONFIG, **foreign}
+    assert "pa55word-9" not in json.dumps(result)

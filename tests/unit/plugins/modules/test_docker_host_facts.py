@@ -121,3 +121,18 @@ def test_an_installed_key_with_another_keys_secret_packets_is_not_in_place(
         "holds a secret-key packet (tag 5) as packet 4 of 8 besides the public key"
         f" {keys.pinned}: refused"
     )
+
+
+class _Masking:
+    def __init__(self, *secrets: str) -> None:
+        self.no_log_values = set(secrets)
+
+
+def test_a_secret_that_occurs_outside_its_url_stops_the_run() -> None:
+    """Ansible would mask "docker" in every path of the plan: the module stops instead."""
+    plan = {"daemon": {"config": {"proxies": {"http-proxy": "http://u:docker@proxy:3128"}}}}
+    result = {"plan": {**plan, "paths": ["/etc/docker/daemon.json"]}}
+    assert "longer, unique password" in docker_host_facts.masking_clash(_Masking("docker"), result)
+    # inside its URL alone, it is masked there and nothing else changes
+    assert docker_host_facts.masking_clash(_Masking("docker"), {"plan": plan}) == ""
+    assert docker_host_facts.masking_clash(_Masking("pa55-unique"), result) == ""
