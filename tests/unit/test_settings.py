@@ -155,6 +155,7 @@ def test_machine_settings_reach_vagrant_as_environment() -> None:
         "PROVISION_DISK_GIB": "20",
         "PROVISION_HOSTNAME": "provision",
         "PROVISION_LIBVIRT_DRIVER": "kvm",
+        "PROVISION_PORTS": "",
     }
 
 
