@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='docker context for the VM\'s engine (default provision; "" for none)',
     )
     up.add_argument(
+        "--share",
+        metavar="DIR",
+        help='directory mounted at the same path in the VM (default: this one; "" for none)',
+    )
+    up.add_argument(
         "--use-context", action="store_true", help="make that context the docker CLI's current one"
     )
 
@@ -221,7 +226,7 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
     flags = {
         key: getattr(args, flag[2:].replace("-", "_"), None) for key, flag in MACHINE_FLAGS.items()
     }
-    settings = load_settings(config=args.config, flags=flags)
+    settings = load_settings(config=args.config, flags=flags, strict_share=args.command == "up")
     ctx = commands.Context(
         out=out,
         settings=settings,

@@ -342,6 +342,7 @@ def cmd_status(ctx: Context) -> None:
         ctx.out.info(f"docker context: {docker['context']}{exists}")
     ports = ", ".join(f"127.0.0.1:{p['host']}->{p['guest']}" for p in docker["ports"])
     ctx.out.info(f"ports: {ports or 'none'}")
+    ctx.out.info(f"share: {docker['share'] or 'none'}")
 
 
 def cmd_env(ctx: Context, *, shell: str = "sh") -> None:

@@ -68,9 +68,12 @@ def connect(
         "context_action": None,
         "current": False,
         "ports": ports_report(machine),
+        "share": machine.share or None,
     }
     for port in report["ports"]:
         out.info(f"  port {port['host_ip']}:{port['host']} -> guest port {port['guest']}")
+    if machine.share:
+        out.info(f"  {machine.share} is at the same path in the VM")
     if not name:
         out.info(f"  the VM's engine is at {tunnel.docker_host}: {ENV_HINT}")
         return report
@@ -119,6 +122,7 @@ def describe(adapter: VagrantAdapter) -> dict[str, Any]:
         "context": name or None,
         "context_exists": endpoint == tunnel.docker_host,
         "ports": ports_report(adapter.machine),
+        "share": adapter.machine.share or None,
     }
 
 

@@ -11,7 +11,9 @@ Sections:
     The Vagrant VM: ``box`` (default per provider), ``provider``, ``memory`` (MiB), ``cpus``,
     ``disk_gib``, ``hostname``, ``libvirt_driver``, ``ports`` (forwarded to 127.0.0.1). Handed to
     the ``Vagrantfile`` as ``PROVISION_*`` variables. ``docker_context``: the name of the Docker
-    context ``provision up`` gives the laptop's docker CLI ("" for none).
+    context ``provision up`` gives the laptop's docker CLI ("" for none). ``share``: a directory
+    of this machine mounted at the same path in the VM (default the working directory, "" for
+    none), resolved to an absolute path here.
 ``[docker]``
     Anything the ``docker`` role takes, without its ``docker_`` prefix (``users``,
     ``registry_mirrors``, ``daemon_options``, ``apt_repository_url``, ...), validated by
@@ -53,6 +55,11 @@ OTHER_ENV_PREFIXES: Final = ("PROVISION_TESTBED_", "PROVISION_TEST_")
 # Host ports below this need root on the laptop (Vagrant would ask for sudo).
 MIN_HOST_PORT: Final = 1024
 MAX_PORT: Final = 65535
+# Guest paths a share must not cover or sit in: the VM's system and its login user's home.
+GUEST_RESERVED: Final = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
+    "/run", "/sbin", "/snap", "/sys", "/usr", "/var", "/home/vagrant",
+)  # fmt: skip
 # The docker CLI's rule for context names; "default" is its own, built-in context.
 _CONTEXT_NAME_RE: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$")
 
@@ -261,6 +268,12 @@ MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (
         'docker context provision up creates for the VM\'s engine ("" for none)',
         check=_check_context,
     ),
+    FieldSpec(
+        "share",
+        "str",
+        "PROVISION_SHARE",
+        'directory mounted read-write at the same path in the VM (default "."; "" for none)',
+    ),
 )
 
 CHECKS_FIELDS: Final[tuple[FieldSpec, ...]] = (
@@ -291,6 +304,7 @@ MACHINE_FLAGS: Final = {
     "hostname": "--hostname",
     "ports": "--ports",
     "docker_context": "--docker-context",
+    "share": "--share",
 }
 
 
@@ -305,6 +319,7 @@ class MachineSettings:
     libvirt_driver: str = "kvm"
     ports: tuple[str, ...] = ()  # HOST:GUEST, normalized
     docker_context: str = "provision"
+    share: str = ""  # absolute (load_settings resolves "."), "" for none
 
     def __post_init__(self) -> None:
         if not self.box:
@@ -452,6 +467,30 @@ def _docker(
     return values
 
 
+def resolve_share(value: str, *, cwd: Path, where: str, strict: bool = True) -> str:
+    """``share`` as an absolute directory ("" stays ""), or exit 2 naming where it came from.
+    Not ``strict`` (every command but ``up``): a share that is gone does not stop ``destroy``."""
+    if not value.strip():
+        return ""
+    path = (cwd / Path(value).expanduser()).resolve()
+    if not strict:
+        return str(path)
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise SettingsError(
+            f'{where} = {show(value)}: {path} {what} (a directory to mount in the VM, "" for none)'
+        )
+    text = str(path)
+    for reserved in GUEST_RESERVED:
+        inside = text.startswith(reserved + "/") or reserved.startswith(text + "/")
+        if text in ("/", reserved) or inside:
+            raise SettingsError(
+                f"{where} = {show(value)}: {path} clashes with the VM's own {reserved} "
+                '(share a project directory, or "" for none)'
+            )
+    return text
+
+
 def load_settings(
     *,
     config: str | None = None,
@@ -460,6 +499,7 @@ def load_settings(
     flags: Mapping[str, str | None] | None = None,
     host: HostLimits | None = None,
     contract: Callable[[], RoleContract] | None = None,
+    strict_share: bool = True,
 ) -> Settings:
     """Build validated settings: defaults < file < ``PROVISION_*`` < flags.
 
@@ -494,11 +534,18 @@ def load_settings(
     )
     machine.update(_environment(env, MACHINE_FIELDS, host=host))
     specs = {spec.name: spec for spec in MACHINE_FIELDS}
+    share_where = f"{source}: machine.share"
+    if "PROVISION_SHARE" in env:
+        share_where = "PROVISION_SHARE"
     for key, text in (flags or {}).items():
         if text is not None:
             flag = MACHINE_FLAGS[key]
             value = specs[key].from_text(text, where=flag)
             machine[key] = specs[key].validate(value, where=flag, host=host)
+            share_where = flag if key == "share" else share_where
+    machine["share"] = resolve_share(
+        machine.get("share", "."), cwd=cwd, where=share_where, strict=strict_share
+    )
 
     checks = _table(
         data.get("checks", {}), CHECKS_FIELDS, section="checks", source=source, host=host

@@ -9,7 +9,9 @@ needs no VM. Wall times are printed at the end (conftest.py).
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -209,6 +211,34 @@ def test_a_published_port_answers_on_the_machines_loopback(vm: VM) -> None:
         vm.project.docker("--context", CONTEXT, "rm", "-f", "web")
 
 
+def in_a_container(vm: VM, script: str, *context: str) -> str:
+    """``script`` in busybox with the project directory bind-mounted from this machine's path."""
+    ran = vm.project.shell(
+        shlex.join(["docker", *context, "run", "--rm", "-v", f"{vm.project.path}:/w", "busybox"])
+        + f" sh -c {shlex.quote(script)}"
+    )
+    assert ran.rc == 0, ran.describe()
+    return ran.stdout
+
+
+def test_the_project_folder_is_at_the_same_path_in_the_vm(vm: VM) -> None:
+    vm.require_up()
+    assert vm.payload["machine"]["share"] == str(vm.project.path.resolve())
+    assert vm.payload["docker"]["share"] == str(vm.project.path.resolve())
+    (vm.project.path / "from-machine.txt").write_text("written on the machine\n")
+    # "$PWD" as a laptop user writes it: this machine's path, resolved in the VM.
+    read = vm.project.shell(
+        f'docker --context {CONTEXT} run --rm -v "$PWD":/w busybox cat /w/from-machine.txt'
+    )
+    assert read.rc == 0, read.describe()
+    assert read.stdout == "written on the machine\n"
+    in_a_container(vm, "echo written in a container > /w/from-container.txt", "--context", CONTEXT)
+    made = vm.project.path / "from-container.txt"
+    assert made.read_text() == "written in a container\n"
+    owner = made.stat()
+    assert (owner.st_uid, owner.st_gid) == (os.getuid(), os.getgid())
+
+
 def test_halt_stops_the_vm(vm: VM) -> None:
     vm.require_up()
     halted = vm.project.provision("halt", "--json")
@@ -234,6 +264,7 @@ def test_up_after_halt_reconnects_and_can_switch_the_context(vm: VM) -> None:
     current = vm.project.docker("context", "show")
     assert current.stdout.strip() == CONTEXT
     hello_through_the_context(vm)  # no --context: the current one
+    assert in_a_container(vm, "cat /w/from-machine.txt") == "written on the machine\n"
     started = vm.project.docker("run", "-d", "--name", "web", "-p", "80:80", *WEB_SERVER)
     assert started.rc == 0, started.describe()
     try:

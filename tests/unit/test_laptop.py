@@ -8,6 +8,7 @@ import os
 import shlex
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ HOST = HostLimits(memory_mib=65536, cpus=8)
 
 
 def machine(**env: str) -> MachineSettings:
-    return load_settings(env=env, cwd=Path("/nonexistent"), host=HOST).machine
+    return load_settings(env=env, cwd=Path(tempfile.gettempdir()), host=HOST).machine
 
 
 @pytest.fixture
@@ -194,10 +195,56 @@ def test_bad_context_names(name: str, says: str) -> None:
 def test_the_context_variable_is_not_taken_for_a_role_variable() -> None:
     # PROVISION_DOCKER_* names are the role's; this one is a [machine] setting.
     settings = load_settings(
-        env={"PROVISION_DOCKER_CONTEXT": "lab"}, cwd=Path("/nonexistent"), host=HOST
+        env={"PROVISION_DOCKER_CONTEXT": "lab"}, cwd=Path(tempfile.gettempdir()), host=HOST
     )
     assert settings.docker == {}
     assert settings.machine.docker_context == "lab"
+
+
+# -- the share ------------------------------------------------------------------------------
+
+
+def test_the_share_is_the_working_directory_by_default(workdir: Path) -> None:
+    (workdir / "sub").mkdir()
+    assert load_settings(cwd=workdir, env={}, host=HOST).machine.share == str(workdir.resolve())
+    relative = load_settings(cwd=workdir, env={"PROVISION_SHARE": "sub"}, host=HOST)
+    assert relative.machine.share == str((workdir / "sub").resolve())
+    off = load_settings(cwd=workdir, env={}, flags={"share": ""}, host=HOST)
+    assert off.machine.share == ""
+    assert off.machine.vagrant_env()["PROVISION_SHARE"] == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("missing", "{cwd}/missing does not exist (a directory to mount in the VM"),
+        ("file.txt", "{cwd}/file.txt is not a directory"),
+        ("/", "/ clashes with the VM's own /bin"),
+        ("/usr/local", "/usr/local clashes with the VM's own /usr"),
+        ("/home", "/home clashes with the VM's own /home/vagrant"),
+    ],
+)
+def test_a_bad_share_is_refused(workdir: Path, value: str, says: str) -> None:
+    (workdir / "file.txt").write_text("x")
+    (workdir / "provision.toml").write_text(f"[machine]\nshare = {value!r}\n".replace("'", '"'))
+    with pytest.raises(SettingsError) as caught:
+        load_settings(cwd=workdir, env={}, host=HOST)
+    message = caught.value.message
+    assert message.startswith(f'provision.toml: machine.share = "{value}": ')
+    assert says.format(cwd=workdir.resolve()) in message
+
+
+def test_a_missing_share_is_refused_by_up_only(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up` would mount it; `destroy` and the others must still work once it is gone."""
+    code = cli.main(["up", "--share", "gone"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_USAGE
+    assert len(err) == 1
+    assert err[0].startswith('provision: error: --share = "gone": ')
+    lenient = load_settings(cwd=workdir, env={"PROVISION_SHARE": "gone"}, strict_share=False)
+    assert lenient.machine.share == str(workdir.resolve() / "gone")
 
 
 # -- provision env ---------------------------------------------------------------------------
