@@ -29,7 +29,7 @@ from provision.errors import (
 from provision.output import Output
 from provision.settings import DEFAULT_BOXES, MACHINE_FLAGS
 
-COMMANDS: Final = ("up", "apply", "verify", "status", "ssh", "halt", "destroy")
+COMMANDS: Final = ("up", "apply", "verify", "status", "ssh", "env", "halt", "destroy")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--no-checks", action="store_true", help="skip the host checks after converging"
     )
+    up.add_argument(
+        "--ports",
+        metavar="LIST",
+        help="TCP ports forwarded from 127.0.0.1 to the VM: HOST or HOST:GUEST, comma-separated",
+    )
+    up.add_argument(
+        "--docker-context",
+        metavar="NAME",
+        help='docker context for the VM\'s engine (default provision; "" for none)',
+    )
+    up.add_argument(
+        "--share",
+        metavar="DIR",
+        help='directory mounted at the same path in the VM (default: this one; "" for none)',
+    )
+    up.add_argument(
+        "--use-context", action="store_true", help="make that context the docker CLI's current one"
+    )
 
     apply = add("apply", "converge existing hosts over SSH with the same playbook")
     apply.add_argument(
@@ -182,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--command", dest="ssh_command", metavar="CMD", help="run CMD instead of a shell"
     )
 
+    env = add("env", 'print DOCKER_HOST/DOCKER_CONTEXT for a shell: eval "$(provision env)"')
+    env.add_argument("--shell", choices=("sh", "fish"), default="sh", help="syntax (default sh)")
+
     add("halt", "shut the VM down")
 
     destroy = add("destroy", "delete the VM and its disk")
@@ -220,7 +241,7 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
     flags = {
         key: getattr(args, flag[2:].replace("-", "_"), None) for key, flag in MACHINE_FLAGS.items()
     }
-    settings = load_settings(config=args.config, flags=flags)
+    settings = load_settings(config=args.config, flags=flags, strict_share=args.command == "up")
     ctx = commands.Context(
         out=out,
         settings=settings,
@@ -230,7 +251,7 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
         payload=payload,
     )
     if args.command == "up":
-        commands.cmd_up(ctx, run_checks=not args.no_checks)
+        commands.cmd_up(ctx, run_checks=not args.no_checks, use_context=args.use_context)
     elif args.command == "apply":
         commands.cmd_apply(
             ctx,
@@ -249,6 +270,8 @@ def _run(args: argparse.Namespace, out: Output, payload: dict[str, Any]) -> None
         commands.cmd_status(ctx)
     elif args.command == "ssh":
         commands.cmd_ssh(ctx, command=args.ssh_command)
+    elif args.command == "env":
+        commands.cmd_env(ctx, shell=args.shell)
     elif args.command == "halt":
         commands.cmd_halt(ctx)
     elif args.command == "destroy":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from provision import ansible_probe, guest, preflight, rolling, runner, verify
+from provision import ansible_probe, guest, laptop, preflight, rolling, runner, verify
 from provision.errors import ProvisionError, RunFailedError, UsageError
 from provision.extra_vars import check_extra_vars
 from provision.inventory import dump_inventory
@@ -197,7 +197,7 @@ def _verify(
 # Commands
 
 
-def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
+def cmd_up(ctx: Context, *, run_checks: bool = True, use_context: bool = False) -> None:
     out = ctx.out
     machine = ctx.settings.machine
     adapter = ctx.vagrant()
@@ -216,7 +216,9 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
         )
     running = bool(statuses) and all(s.running for s in statuses)
     out.info(f"  vagrant {version}, {provider}; VM: {', '.join(s.state for s in statuses)}")
-    if not running:
+    laptop.tunnel_for(adapter).check_path()
+    if not running:  # a running VM holds its own forwarded ports
+        preflight.check_ports(machine)
         report = preflight.check_resources(machine, env=adapter.env)
         for warning in report.warnings:
             out.warn(warning)
@@ -244,6 +246,9 @@ def cmd_up(ctx: Context, *, run_checks: bool = True) -> None:
     result = _converge(ctx, inventory=inventory_path, extravars=role_vars)
     payload["converge"] = result.as_dict()
     result.raise_for_status()
+    payload["docker"] = laptop.connect(
+        out, adapter, project_dir=ctx.project_dir, use_context=use_context
+    )
 
     if run_checks:
         checked = _verify(
@@ -338,10 +343,32 @@ def cmd_verify(
 
 
 def cmd_status(ctx: Context) -> None:
-    statuses = ctx.vagrant().status()
+    adapter = ctx.vagrant()
+    statuses = adapter.status()
     rows = [{"name": s.name, "state": s.state, "provider": s.provider} for s in statuses]
     ctx.out.table(rows, ["name", "state", "provider"])
     ctx.payload["machines"] = rows
+    docker = laptop.describe(adapter)
+    ctx.payload["docker"] = docker
+    forwarded = "forwarded" if docker["forwarding"] else "not forwarded (run `provision up`)"
+    ctx.out.info(f"docker engine: {docker['host']}, {forwarded}")
+    if docker["context"]:
+        exists = "" if docker["context_exists"] else " (not created)"
+        ctx.out.info(f"docker context: {docker['context']}{exists}")
+    ports = ", ".join(f"127.0.0.1:{p['host']}->{p['guest']}" for p in docker["ports"])
+    ctx.out.info(f"ports: {ports or 'none'}")
+    ctx.out.info(f"share: {docker['share'] or 'none'}")
+
+
+def cmd_env(ctx: Context, *, shell: str = "sh") -> None:
+    """``DOCKER_HOST``/``DOCKER_CONTEXT`` lines for ``eval "$(provision env)"``."""
+    tunnel = laptop.require_forwarding(ctx.vagrant())
+    values = laptop.env_values(
+        docker_host=tunnel.docker_host, context=ctx.settings.machine.docker_context
+    )
+    ctx.payload["env"] = values
+    for line in laptop.env_lines(values, syntax=shell):
+        ctx.out.info(line)
 
 
 def cmd_ssh(ctx: Context, *, command: str | None) -> None:
@@ -367,6 +394,7 @@ def cmd_halt(ctx: Context) -> None:
         ctx.payload.update(halted=False, state="not_created")
         return
     ctx.out.step("vagrant halt")
+    ctx.payload["docker"] = laptop.disconnect(adapter, remove=False)
     adapter.halt()
     after = adapter.status()
     state = after[0].state if after else "unknown"
@@ -392,6 +420,7 @@ def cmd_destroy(ctx: Context, *, force: bool, confirm: Callable[[str], bool] | N
     adapter.destroy()
     inventory = adapter.dotfile_dir / "provision" / "inventory.yml"
     inventory.unlink(missing_ok=True)
+    ctx.payload["docker"] = laptop.disconnect(adapter, remove=True)
     ctx.out.info("  the VM is destroyed")
     ctx.payload.update(destroyed=True, state="not_created")
 

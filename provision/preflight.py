@@ -3,19 +3,22 @@
 * vagrant is installed and new enough;
 * the provider is there: ``VBoxManage`` for VirtualBox, a working libvirt connection
   (``virsh -c qemu:///system uri``) for libvirt;
-* the host has the free RAM the VM asks for, and room for the box and the VM's disk.
+* the host has the free RAM the VM asks for, and room for the box and the VM's disk;
+* the host ports ``[machine] ports`` forwards are free on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import errno
 import shutil
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from provision import proc
-from provision.errors import PrerequisiteError, one_line
+from provision.errors import PrerequisiteError, SettingsError, one_line
 from provision.settings import MachineSettings
 from provision.vagrant import VIRTUALBOX_HINT, VagrantAdapter
 
@@ -33,6 +36,34 @@ class PreflightReport:
     free_memory_mib: int | None = None
     free_disk_gib: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+FORWARD_ADDRESS: Final = "127.0.0.1"
+
+
+def port_in_use(port: int, address: str = FORWARD_ADDRESS) -> bool:
+    """True when something listens on ``address:port`` (TCP), so a forward could not bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: a connection in TIME_WAIT does not count, a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def check_ports(machine: MachineSettings, *, in_use: Callable[[int], bool] = port_in_use) -> None:
+    """Exit 2 when a host port of ``[machine] ports`` is taken (call it while the VM is not
+    running: a running VM holds its own forwards)."""
+    for host, guest in machine.forwarded_ports():
+        if in_use(host):
+            raise SettingsError(
+                f"machine.ports: host port {host} (for guest port {guest}) is already in use on "
+                f"{FORWARD_ADDRESS}: stop what listens there or forward another port"
+            )
 
 
 def parse_version(text: str) -> tuple[int, ...]:

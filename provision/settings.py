@@ -9,8 +9,11 @@ Sections:
 
 ``[machine]``
     The Vagrant VM: ``box`` (default per provider), ``provider``, ``memory`` (MiB), ``cpus``,
-    ``disk_gib``, ``hostname``, ``libvirt_driver``. Handed to the ``Vagrantfile`` as
-    ``PROVISION_*`` variables.
+    ``disk_gib``, ``hostname``, ``libvirt_driver``, ``ports`` (forwarded to 127.0.0.1). Handed to
+    the ``Vagrantfile`` as ``PROVISION_*`` variables. ``docker_context``: the name of the Docker
+    context ``provision up`` gives the laptop's docker CLI ("" for none). ``share``: a directory
+    of this machine mounted at the same path in the VM (default the working directory, "" for
+    none), resolved to an absolute path here.
 ``[docker]``
     Anything the ``docker`` role takes, without its ``docker_`` prefix (``users``,
     ``registry_mirrors``, ``daemon_options``, ``apt_repository_url``, ...), validated by
@@ -49,6 +52,17 @@ DOCKER_ENV_PREFIX: Final = "PROVISION_DOCKER_"
 OTHER_ENV: Final = frozenset({"PROVISION_DATA_DIR", "PROVISION_CHECKS_EXPECT"})
 OTHER_ENV_PREFIXES: Final = ("PROVISION_TESTBED_", "PROVISION_TEST_")
 
+# Host ports below this need root on the laptop (Vagrant would ask for sudo).
+MIN_HOST_PORT: Final = 1024
+MAX_PORT: Final = 65535
+# Guest paths a share must not cover or sit in: the VM's system and its login user's home.
+GUEST_RESERVED: Final = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
+    "/run", "/sbin", "/snap", "/sys", "/usr", "/var", "/home/vagrant",
+)  # fmt: skip
+# The docker CLI's rule for context names; "default" is its own, built-in context.
+_CONTEXT_NAME_RE: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$")
+
 _HOSTNAME_RE: Final = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
     re.IGNORECASE,
@@ -84,23 +98,33 @@ class FieldSpec:
     """One ``[machine]`` or ``[checks]`` key: its type, accepted values and variable."""
 
     name: str
-    kind: str  # str | int
+    kind: str  # str | int | list (of strings or integers; in text: comma-separated)
     env: str
     description: str = ""
     choices: tuple[str, ...] = ()
     check: Callable[[Any, HostLimits], str | None] | None = None
+    convert: Callable[[Any], Any] | None = None  # a checked value → the setting's form
 
     def accepted(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.kind == "list":
+            return "a list of strings"
         return "an integer" if self.kind == "int" else "a string"
 
     def type_ok(self, value: Any) -> bool:
         if self.kind == "int":
             return isinstance(value, int) and not isinstance(value, bool)
+        if self.kind == "list":
+            return isinstance(value, list) and all(
+                isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+                for v in value
+            )
         return isinstance(value, str)
 
     def from_text(self, text: str, *, where: str) -> Any:
+        if self.kind == "list":
+            return [item.strip() for item in text.split(",") if item.strip()]
         if self.kind != "int":
             return text
         try:
@@ -114,7 +138,7 @@ class FieldSpec:
         problem = self.check(value, host) if self.check is not None else None
         if problem:
             raise SettingsError(f"{where}: {problem}")
-        return value
+        return self.convert(value) if self.convert is not None else value
 
 
 def _check_memory(value: Any, host: HostLimits) -> str | None:
@@ -168,6 +192,53 @@ def _check_url(value: Any, _host: HostLimits) -> str | None:
     return f"{value!r} {problem}" if problem else None
 
 
+def parse_port(item: str | int) -> tuple[int, int] | str:
+    """``"8888"``, ``8888`` or ``"8080:80"`` (host:guest, TCP) → (host, guest), or the problem."""
+    text = str(item).strip()
+    parts = text.split(":")
+    if len(parts) > 2 or not all(p.isdigit() and p.isascii() for p in parts):
+        return f'{show(item)} is not a port: give HOST or HOST:GUEST (e.g. "8080:80")'
+    numbers = [int(p, 10) for p in parts]
+    host, guest = numbers[0], numbers[-1]
+    if not MIN_HOST_PORT <= host <= MAX_PORT:
+        return (
+            f"{show(item)}: host port {host} is out of range ({MIN_HOST_PORT}-{MAX_PORT}; "
+            "lower ports need root on this machine)"
+        )
+    if not 1 <= guest <= MAX_PORT:
+        return f"{show(item)}: guest port {guest} is out of range (1-{MAX_PORT})"
+    return host, guest
+
+
+def normalize_ports(value: list[str | int]) -> tuple[str, ...]:
+    """Valid ports as ``HOST:GUEST`` strings (see :func:`parse_port`)."""
+    pairs = [parse_port(item) for item in value]
+    return tuple(f"{p[0]}:{p[1]}" for p in pairs if isinstance(p, tuple))
+
+
+def _check_ports(value: Any, _host: HostLimits) -> str | None:
+    seen: set[int] = set()
+    for item in value:
+        parsed = parse_port(item)
+        if isinstance(parsed, str):
+            return parsed
+        if parsed[0] in seen:
+            return f"host port {parsed[0]} is forwarded twice"
+        seen.add(parsed[0])
+    return None
+
+
+def _check_context(value: Any, _host: HostLimits) -> str | None:
+    if value == "default":
+        return "'default' is the docker CLI's own context: choose another name (or \"\" for none)"
+    if value and not _CONTEXT_NAME_RE.match(value):
+        return (
+            f"{value!r} is not a docker context name (letters, digits and _.+-, starting with a "
+            'letter or digit; "" for none)'
+        )
+    return None
+
+
 MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("box", "str", "PROVISION_BOX", "Vagrant box", check=_check_box),
     FieldSpec("provider", "str", "PROVISION_PROVIDER", "Vagrant provider", choices=PROVIDERS),
@@ -181,6 +252,27 @@ MACHINE_FIELDS: Final[tuple[FieldSpec, ...]] = (
         "PROVISION_LIBVIRT_DRIVER",
         "libvirt domain type (kvm, or qemu for software emulation)",
         choices=LIBVIRT_DRIVERS,
+    ),
+    FieldSpec(
+        "ports",
+        "list",
+        "PROVISION_PORTS",
+        "TCP ports forwarded from 127.0.0.1 on this machine to the VM: HOST or HOST:GUEST",
+        check=_check_ports,
+        convert=normalize_ports,
+    ),
+    FieldSpec(
+        "docker_context",
+        "str",
+        "PROVISION_DOCKER_CONTEXT",
+        'docker context provision up creates for the VM\'s engine ("" for none)',
+        check=_check_context,
+    ),
+    FieldSpec(
+        "share",
+        "str",
+        "PROVISION_SHARE",
+        'directory mounted read-write at the same path in the VM (default "."; "" for none)',
     ),
 )
 
@@ -210,6 +302,9 @@ MACHINE_FLAGS: Final = {
     "cpus": "--cpus",
     "disk_gib": "--disk",
     "hostname": "--hostname",
+    "ports": "--ports",
+    "docker_context": "--docker-context",
+    "share": "--share",
 }
 
 
@@ -222,6 +317,9 @@ class MachineSettings:
     disk_gib: int = 10
     hostname: str = "provision"
     libvirt_driver: str = "kvm"
+    ports: tuple[str, ...] = ()  # HOST:GUEST, normalized
+    docker_context: str = "provision"
+    share: str = ""  # absolute (load_settings resolves "."), "" for none
 
     def __post_init__(self) -> None:
         if not self.box:
@@ -229,7 +327,14 @@ class MachineSettings:
 
     def vagrant_env(self) -> dict[str, str]:
         """The ``PROVISION_*`` variables the ``Vagrantfile`` reads."""
-        return {spec.env: str(getattr(self, spec.name)) for spec in MACHINE_FIELDS}
+        env = {spec.env: str(getattr(self, spec.name)) for spec in MACHINE_FIELDS}
+        env["PROVISION_PORTS"] = ",".join(self.ports)
+        del env["PROVISION_DOCKER_CONTEXT"]  # the laptop's docker CLI's, not the VM's
+        return env
+
+    def forwarded_ports(self) -> list[tuple[int, int]]:
+        """``ports`` as (host, guest) pairs."""
+        return [(int(h), int(g)) for h, g in (p.split(":") for p in self.ports)]
 
 
 @dataclass(frozen=True)
@@ -319,8 +424,8 @@ def check_environment_names(env: Mapping[str, str]) -> None:
     for name in sorted(env):
         if (
             not name.startswith(ENV_PREFIX)
-            or name.startswith(DOCKER_ENV_PREFIX)
             or name in known
+            or name.startswith(DOCKER_ENV_PREFIX)
             or name in OTHER_ENV
             or name.startswith(OTHER_ENV_PREFIXES)
         ):
@@ -340,7 +445,8 @@ def _docker(
     contract: Callable[[], RoleContract],
 ) -> dict[str, Any]:
     """``[docker]`` keys, then ``PROVISION_DOCKER_*`` over them, as role variables."""
-    names = sorted(n for n in env if n.startswith(DOCKER_ENV_PREFIX))
+    machine_env = {spec.env for spec in MACHINE_FIELDS}
+    names = sorted(n for n in env if n.startswith(DOCKER_ENV_PREFIX) and n not in machine_env)
     if not table and not names:
         return {}
     role = contract()
@@ -361,6 +467,30 @@ def _docker(
     return values
 
 
+def resolve_share(value: str, *, cwd: Path, where: str, strict: bool = True) -> str:
+    """``share`` as an absolute directory ("" stays ""), or exit 2 naming where it came from.
+    Not ``strict`` (every command but ``up``): a share that is gone does not stop ``destroy``."""
+    if not value.strip():
+        return ""
+    path = (cwd / Path(value).expanduser()).resolve()
+    if not strict:
+        return str(path)
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise SettingsError(
+            f'{where} = {show(value)}: {path} {what} (a directory to mount in the VM, "" for none)'
+        )
+    text = str(path)
+    for reserved in GUEST_RESERVED:
+        inside = text.startswith(reserved + "/") or reserved.startswith(text + "/")
+        if text in ("/", reserved) or inside:
+            raise SettingsError(
+                f"{where} = {show(value)}: {path} clashes with the VM's own {reserved} "
+                '(share a project directory, or "" for none)'
+            )
+    return text
+
+
 def load_settings(
     *,
     config: str | None = None,
@@ -369,6 +499,7 @@ def load_settings(
     flags: Mapping[str, str | None] | None = None,
     host: HostLimits | None = None,
     contract: Callable[[], RoleContract] | None = None,
+    strict_share: bool = True,
 ) -> Settings:
     """Build validated settings: defaults < file < ``PROVISION_*`` < flags.
 
@@ -403,11 +534,18 @@ def load_settings(
     )
     machine.update(_environment(env, MACHINE_FIELDS, host=host))
     specs = {spec.name: spec for spec in MACHINE_FIELDS}
+    share_where = f"{source}: machine.share"
+    if "PROVISION_SHARE" in env:
+        share_where = "PROVISION_SHARE"
     for key, text in (flags or {}).items():
         if text is not None:
             flag = MACHINE_FLAGS[key]
             value = specs[key].from_text(text, where=flag)
             machine[key] = specs[key].validate(value, where=flag, host=host)
+            share_where = flag if key == "share" else share_where
+    machine["share"] = resolve_share(
+        machine.get("share", "."), cwd=cwd, where=share_where, strict=strict_share
+    )
 
     checks = _table(
         data.get("checks", {}), CHECKS_FIELDS, section="checks", source=source, host=host

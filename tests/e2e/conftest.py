@@ -213,6 +213,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def docker_contexts(env: dict[str, str]) -> list[str]:
+    """The docker CLI's contexts in the configuration ``env`` selects."""
+    listing = run_cmd(["docker", "context", "ls", "--format", "{{.Name}}"], cwd=REPO, env=env)
+    assert listing.rc == 0, listing.describe()
+    return sorted(listing.stdout.split())
+
+
 @dataclass
 class Project:
     """A directory a user runs `provision` in, with its settings and environment."""
@@ -228,6 +235,17 @@ class Project:
             env=self.env,
             timeout=timeout,
         )
+        self.runs.append(ran)
+        return ran
+
+    def shell(self, script: str, *, timeout: float = COMMAND_TIMEOUT) -> Ran:
+        ran = run_cmd(["sh", "-c", script], cwd=self.path, env=self.env, timeout=timeout)
+        self.runs.append(ran)
+        return ran
+
+    def docker(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> Ran:
+        """This machine's docker CLI, as the laptop user runs it in the project directory."""
+        ran = run_cmd(["docker", *args], cwd=self.path, env=self.env, timeout=timeout)
         self.runs.append(ran)
         return ran
 
@@ -260,6 +278,8 @@ class VM:
     project: Project
     first_up: Ran
     payload: dict[str, Any]
+    web_port: int = 0  # the host port forwarded to the guest's port 80
+    machine_contexts: list[str] = field(default_factory=list)  # root's own, before the run
 
     def require_up(self) -> None:
         if self.first_up.rc != 0:
@@ -273,6 +293,7 @@ def vm(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V
     from testbed.util import free_port
 
     path = tmp_path_factory.mktemp("e2e-project")
+    web_port = free_port()
     write_settings(
         path / "provision.toml",
         {
@@ -283,12 +304,21 @@ def vm(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V
                 "cpus": CPUS,
                 "disk_gib": DISK_GB,
                 "libvirt_driver": testbed.driver,
+                "ports": [f"{web_port}:80"],
             },
             "docker": testbed.role_settings,
             "checks": {"network_url": testbed.network_url},
         },
     )
-    project = Project(path=path, env=clean_env(PROVISION_TESTBED_SSH_PORT=str(free_port())))
+    # The docker CLI keeps contexts in DOCKER_CONFIG: the project's own, not root's ~/.docker.
+    docker_config = tmp_path_factory.mktemp("docker-config")
+    project = Project(
+        path=path,
+        env=clean_env(
+            PROVISION_TESTBED_SSH_PORT=str(free_port()), DOCKER_CONFIG=str(docker_config)
+        ),
+    )
+    machine_contexts = docker_contexts(clean_env())
     try:
         first = project.provision("up", "--json", timeout=UP_TIMEOUT)
         record("provision up #1 (total)", first.seconds)
@@ -301,7 +331,13 @@ def vm(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V
             record("  verify #1 (checks + walkthrough)", verified)
         if converge is not None and verified is not None:
             record("  vagrant up + preflight + guest probe", first.seconds - converge - verified)
-        yield VM(project=project, first_up=first, payload=payload)
+        yield VM(
+            project=project,
+            first_up=first,
+            payload=payload,
+            web_port=web_port,
+            machine_contexts=machine_contexts,
+        )
     finally:
         if project.domains():
             destroyed = project.provision("destroy", "--force")

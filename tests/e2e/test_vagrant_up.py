@@ -1,16 +1,22 @@
 """`provision up` end to end: a real Ubuntu 20.04 VM through Vagrant, converged and verified.
 
 One VM per module (the `vm` fixture runs the first `provision up --json`); the tests then walk
-the laptop user's path in order: up, up again, status, ssh, halt, destroy. The VirtualBox test
+the laptop user's path in order: up, up again, status, ssh, this machine's own docker CLI through
+the context and `provision env`, a container's published port at 127.0.0.1, halt, up after the
+halt (the context and the port work again), destroy (the context is gone). The VirtualBox test
 needs no VM. Wall times are printed at the end (conftest.py).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,12 +29,23 @@ from tests.e2e.conftest import (
     VM,
     Project,
     clean_env,
+    docker_contexts,
     record,
     write_settings,
 )
 
 pytestmark = pytest.mark.e2e
 
+CONTEXT = "provision"
+HELLO = "Hello from Docker!"
+# A web server from the test bed's mirror (busybox's httpd), published on the guest's port 80.
+WEB_PAGE = "served by the VM"
+WEB_SERVER = [
+    "busybox",
+    "sh",
+    "-c",
+    f"mkdir -p /www && echo '{WEB_PAGE}' > /www/index.html && exec httpd -f -p 80 -h /www",
+]
 WALKTHROUGH = ["pull", "images", "ps", "run -d", "exec", "logs", "stop", "rm", "rmi"]
 # The kernel keeps some of the VM's RAM for itself: MemTotal is ~3 % below what the VM has.
 MEMORY_LOW = 0.95
@@ -82,6 +99,9 @@ def test_second_up_changes_nothing(vm: VM) -> None:
     changed_tasks = [line for line in again.stdout.splitlines() if line.split()[:1] == ["changed"]]
     assert all(re.search(r"\bchanged=0\b", line) for line in recap), (recap, changed_tasks)
     assert all(re.search(r"\bfailed=0\b", line) for line in recap), recap
+    # The one line on how to use the context, on every up.
+    how = f"docker context {CONTEXT} (unchanged): docker --context {CONTEXT} ps, or docker "
+    assert how + f"context use {CONTEXT}" in again.stdout, again.stdout
 
 
 def test_status_reports_the_running_vm(vm: VM) -> None:
@@ -119,6 +139,106 @@ def test_ssh_runs_docker_as_the_vagrant_user(vm: VM) -> None:
     assert "status 7" in failing.stderr
 
 
+def fetch(port: int, *, within: float = 60) -> str:
+    """The page at 127.0.0.1:port, retried while the server starts."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def hello_through_the_context(vm: VM, *context: str) -> None:
+    ran = vm.project.docker(*context, "run", "--rm", "hello-world")
+    assert ran.rc == 0, ran.describe()
+    assert HELLO in ran.stdout
+
+
+def test_the_machines_docker_cli_runs_hello_world_in_the_vm(vm: VM) -> None:
+    vm.require_up()
+    docker = vm.payload["docker"]
+    assert docker["context"] == CONTEXT
+    assert docker["context_action"] == "created"
+    assert docker["current"] is False, "up must not switch the context unless asked"
+    assert docker["host"].startswith("unix://")
+    assert docker["host"].endswith("/docker.sock")
+    socket_path = Path(docker["host"].removeprefix("unix://"))
+    assert socket_path.is_socket()
+    assert socket_path.stat().st_mode & 0o077 == 0, "the engine's socket is the user's alone"
+
+    started = time.monotonic()
+    hello_through_the_context(vm, "--context", CONTEXT)
+    record("docker --context provision run --rm hello-world", time.monotonic() - started)
+    # The VM's engine answered, not this machine's: its name is the VM's host name.
+    name = vm.project.docker("--context", CONTEXT, "info", "--format", "{{.Name}}")
+    assert name.rc == 0, name.describe()
+    assert name.stdout.strip() == "provision"
+
+    status = vm.project.provision("status", "--json").json()["docker"]
+    assert status["forwarding"] is True
+    assert status["context"] == CONTEXT
+    assert status["context_exists"] is True
+
+
+def test_env_points_a_shell_at_the_vm_engine(vm: VM) -> None:
+    vm.require_up()
+    env = vm.project.provision("env")
+    assert env.rc == 0, env.describe()
+    assert vm.project.provision("env", "--json").json()["env"]["DOCKER_CONTEXT"] == CONTEXT
+    # A shell evaluates the lines; the docker CLI then reaches the VM without --context.
+    script = f'eval "$({sys.executable} -m provision env)"; docker info --format "{{{{.Name}}}}"'
+    ran = vm.project.shell(script)
+    assert ran.rc == 0, ran.describe()
+    assert ran.stdout.strip() == "provision"
+
+
+def test_a_published_port_answers_on_the_machines_loopback(vm: VM) -> None:
+    vm.require_up()
+    assert vm.payload["docker"]["ports"] == [
+        {"host_ip": "127.0.0.1", "host": vm.web_port, "guest": 80, "protocol": "tcp"}
+    ]
+    started = vm.project.docker(
+        "--context", CONTEXT, "run", "-d", "--name", "web", "-p", "80:80", *WEB_SERVER
+    )
+    assert started.rc == 0, started.describe()
+    try:
+        assert fetch(vm.web_port).strip() == WEB_PAGE
+    finally:
+        vm.project.docker("--context", CONTEXT, "rm", "-f", "web")
+
+
+def in_a_container(vm: VM, script: str, *context: str) -> str:
+    """``script`` in busybox with the project directory bind-mounted from this machine's path."""
+    ran = vm.project.shell(
+        shlex.join(["docker", *context, "run", "--rm", "-v", f"{vm.project.path}:/w", "busybox"])
+        + f" sh -c {shlex.quote(script)}"
+    )
+    assert ran.rc == 0, ran.describe()
+    return ran.stdout
+
+
+def test_the_project_folder_is_at_the_same_path_in_the_vm(vm: VM) -> None:
+    vm.require_up()
+    assert vm.payload["machine"]["share"] == str(vm.project.path.resolve())
+    assert vm.payload["docker"]["share"] == str(vm.project.path.resolve())
+    (vm.project.path / "from-machine.txt").write_text("written on the machine\n")
+    # "$PWD" as a laptop user writes it: this machine's path, resolved in the VM.
+    read = vm.project.shell(
+        f'docker --context {CONTEXT} run --rm -v "$PWD":/w busybox cat /w/from-machine.txt'
+    )
+    assert read.rc == 0, read.describe()
+    assert read.stdout == "written on the machine\n"
+    in_a_container(vm, "echo written in a container > /w/from-container.txt", "--context", CONTEXT)
+    made = vm.project.path / "from-container.txt"
+    assert made.read_text() == "written in a container\n"
+    owner = made.stat()
+    assert (owner.st_uid, owner.st_gid) == (os.getuid(), os.getgid())
+
+
 def test_halt_stops_the_vm(vm: VM) -> None:
     vm.require_up()
     halted = vm.project.provision("halt", "--json")
@@ -127,7 +247,30 @@ def test_halt_stops_the_vm(vm: VM) -> None:
     document = halted.json()
     assert document["halted"] is True
     assert document["state"] == "shutoff"
-    assert vm.project.provision("status", "--json").json()["machines"][0]["state"] == "shutoff"
+    status = vm.project.provision("status", "--json").json()
+    assert status["machines"][0]["state"] == "shutoff"
+    assert status["docker"]["forwarding"] is False
+    assert status["docker"]["context_exists"] is True, "halt keeps the context"
+
+
+def test_up_after_halt_reconnects_and_can_switch_the_context(vm: VM) -> None:
+    vm.require_up()
+    again = vm.project.provision("up", "--no-checks", "--use-context", "--json", timeout=1800)
+    record("provision up #3 (after halt, --no-checks)", again.seconds)
+    assert again.rc == 0, again.describe()
+    docker = again.json()["docker"]
+    assert docker["context_action"] == "unchanged"
+    assert docker["current"] is True
+    current = vm.project.docker("context", "show")
+    assert current.stdout.strip() == CONTEXT
+    hello_through_the_context(vm)  # no --context: the current one
+    assert in_a_container(vm, "cat /w/from-machine.txt") == "written on the machine\n"
+    started = vm.project.docker("run", "-d", "--name", "web", "-p", "80:80", *WEB_SERVER)
+    assert started.rc == 0, started.describe()
+    try:
+        assert fetch(vm.web_port).strip() == WEB_PAGE
+    finally:
+        vm.project.docker("rm", "-f", "web")
 
 
 def test_destroy_removes_the_vm_and_its_disk(vm: VM) -> None:
@@ -147,6 +290,11 @@ def test_destroy_removes_the_vm_and_its_disk(vm: VM) -> None:
     assert vm.project.domain_prefix not in volumes, "the VM's disk was left in the pool"
     status = vm.project.provision("status", "--json")
     assert status.json()["machines"][0]["state"] == "not_created"
+
+    assert destroyed.json()["docker"]["context_removed"] is True
+    assert CONTEXT not in docker_contexts(vm.project.env), "destroy must remove the context"
+    assert docker_contexts(clean_env()) == vm.machine_contexts, "root's own contexts changed"
+    assert not list((vm.project.path / ".vagrant" / "provision").glob("docker.sock"))
 
 
 def test_up_with_virtualbox_missing_stops_at_once(tmp_path: Path) -> None:

@@ -78,6 +78,8 @@ CASES: list[Case] = [
     toml("[machine]\nmemory = -1\n", "machine.memory", "at least 1024", "toml-memory-neg"),
     toml("[machine]\nmemory = 1000000000\n", "machine.memory", "this host has", "toml-mem-host"),
     toml("[machine]\ncpus = 0\n", "machine.cpus", "at least 1", "toml-cpus-zero"),
+    toml('[machine]\nports = "8888"\n', "machine.ports", "a list of strings", "toml-ports-str"),
+    toml("[machine]\nports = [70000]\n", "machine.ports", "(1024-65535", "toml-ports-range"),
     toml('[machine]\ncpus = "2"\n', "machine.cpus", "an integer", "toml-cpus-str"),
     toml("[machine]\ncpus = 4096\n", "machine.cpus", "this host has", "toml-cpus-host"),
     toml('[machine]\ndisk_gib = "10GB"\n', "machine.disk_gib", "an integer", "toml-disk-unit"),
@@ -136,6 +138,8 @@ CASES: list[Case] = [
     env("PROVISION_HOSTNAM", "web", "did you mean PROVISION_HOSTNAME?", "env-hostname-typo"),
     env("PROVISION_MEMORY", "lots", "an integer", "env-memory"),
     env("PROVISION_MEMORY", "512", "at least 1024 MiB", "env-memory-low"),
+    env("PROVISION_PORTS", "8080:x", "HOST or HOST:GUEST", "env-ports"),
+    env("PROVISION_DOCKER_CONTEXT", "a b", "not a docker context name", "env-context"),
     env("PROVISION_PROVIDER", "hyperv", "virtualbox, libvirt", "env-provider"),
     env("PROVISION_WALKTHROUGH_IMAGE", "", "an image name", "env-image"),
     env("PROVISION_NETWORK_URL", "download.docker.com", "http:// or https:// URL", "env-net-url"),
@@ -159,6 +163,9 @@ CASES: list[Case] = [
     Case("flag-disk", ["up", "--disk", "0"], "--disk", "5-2048 GiB"),
     Case("flag-provider", ["up", "--provider", "xen"], "--provider", "virtualbox, libvirt"),
     Case("flag-cpus", ["up", "--cpus", "many"], "--cpus", "an integer"),
+    Case("flag-ports", ["up", "--ports", "8080:80,8080"], "--ports", "forwarded twice"),
+    Case("flag-ports-low", ["up", "--ports", "80"], "--ports", "(1024-65535"),
+    Case("flag-context", ["up", "--docker-context", "default"], "--docker-context", "own context"),
     Case("destroy-no-terminal", ["destroy"], "destroy", "--force"),
     # --- -e -----------------------------------------------------------------------------------
     apply(

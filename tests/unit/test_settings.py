@@ -27,7 +27,8 @@ TEMPLATED_URL = "http://127.0.0.1:8080/linux/{{ ansible_distribution | lower }}"
 
 def test_defaults(workdir: Path, host_limits: object) -> None:
     settings = load_settings(env={})
-    assert settings.machine == MachineSettings()
+    # The share defaults to the working directory, made absolute.
+    assert settings.machine == MachineSettings(share=str(workdir.resolve()))
     assert settings.machine.box == "ubuntu/focal64"
     assert settings.machine.provider == "virtualbox"
     assert (settings.machine.memory, settings.machine.cpus, settings.machine.disk_gib) == (
@@ -155,6 +156,8 @@ def test_machine_settings_reach_vagrant_as_environment() -> None:
         "PROVISION_DISK_GIB": "20",
         "PROVISION_HOSTNAME": "provision",
         "PROVISION_LIBVIRT_DRIVER": "kvm",
+        "PROVISION_PORTS": "",
+        "PROVISION_SHARE": "",
     }
 
 
