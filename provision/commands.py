@@ -7,6 +7,7 @@ only place that turns either into output and an exit status.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from provision import ansible_probe, guest, laptop, preflight, rolling, runner, verify
+from provision import ansible_probe, guest, laptop, preflight, proxy_env, rolling, runner, verify
 from provision.errors import ProvisionError, RunFailedError, UsageError
 from provision.extra_vars import check_extra_vars
 from provision.inventory import dump_inventory
@@ -242,6 +243,13 @@ def cmd_up(ctx: Context, *, run_checks: bool = True, use_context: bool = False) 
 
     # docker_users' default is the user Ansible connects as (the VM's): the role resolves it
     role_vars = ctx.settings.role_vars()
+    if "docker_proxy" not in role_vars:  # [docker] proxy decides when it is set
+        from_env = proxy_env.from_environment(os.environ)
+        if from_env is not None:
+            (out.info if from_env.proxy else out.warn)(from_env.line)
+            if from_env.proxy:
+                role_vars["docker_proxy"] = from_env.proxy
+            payload["proxy_from_environment"] = from_env.proxy is not None
     out.step("converge (playbooks/site.yml)")
     result = _converge(ctx, inventory=inventory_path, extravars=role_vars)
     payload["converge"] = result.as_dict()

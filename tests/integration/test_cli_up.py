@@ -95,14 +95,23 @@ else:
 
 
 @pytest.fixture(scope="module")
-def vm_host() -> Iterator[dict[str, Any]]:
+def bed_proxy() -> str:
+    """The test bed's forwarding proxy: the fake VM reaches the repository and the registry
+    only through it, as a laptop on a company network does (HTTP(S)_PROXY)."""
     ready_status()
+    started = run_testbed("proxy", "up", timeout=300)
+    assert started.returncode == 0, started.stderr[-2000:]
+    return str(ready_status()["proxy"])
+
+
+@pytest.fixture(scope="module")
+def vm_host(bed_proxy: str) -> Iterator[dict[str, Any]]:
     name = f"c13-up{os.getpid() % 100000}"
-    proc = run_testbed("hosts", "start", f"{name}=focal")
+    proc = run_testbed("hosts", "start", f"{name}=focal", "--egress", "proxy")
     assert proc.returncode == 0, proc.stderr[-2000:]
     (host,) = json.loads(proc.stdout)
     try:
-        yield dict(host)
+        yield {**host, "proxy": bed_proxy}
     finally:
         run_testbed("hosts", "stop", name, timeout=300)
 
@@ -144,6 +153,8 @@ def provision(
     project: Path, vm_host: dict[str, Any], *args: str, timeout: float = 1200
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
+    # the machine's own proxy, which `up` passes on to the VM's role
+    env.update(http_proxy=vm_host["proxy"], HTTPS_PROXY=vm_host["proxy"], NO_PROXY="localhost")
     env["PATH"] = os.pathsep.join(
         [str(project / "fakebin"), str(Path(sys.executable).parent), env.get("PATH", "")]
     )
@@ -174,6 +185,9 @@ def test_up_creates_converges_and_verifies(project: Path, vm_host: dict[str, Any
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert any(w.startswith("warning: memory: the guest has") for w in warnings), proc.stderr
     assert "9/9 walkthrough steps passed" in out
+    # direct egress is blocked: the key, packages and pulls went through the machine's proxy
+    passed = f"passing this machine's proxy to the VM's role: docker_proxy http={vm_host['proxy']}"
+    assert passed in out + proc.stderr
 
     (up_call,) = [c for c in vagrant_calls(project) if c["args"][0] == "up"]
     assert up_call["args"] == ["up", "--no-provision", "--provider=libvirt"]
