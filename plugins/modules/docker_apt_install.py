@@ -34,7 +34,7 @@ description:
   architecture have none.
 - Waits up to O(lock_timeout) seconds for another apt or dpkg that holds apt's lock, like the
   apt module's C(lock_timeout). A full refresh that cannot fetch an index of Docker's
-  repository (O(repository.url)) is tried again (5 tries, waiting 1, 2, 4, 8 s), as the apt
+  repository (C(url) of O(repository)) is tried again (5 tries, waiting 1, 2, 4, 8 s), as the apt
   module does, then fails naming that URL and apt's reason. An index of any other source that
   cannot be fetched (a PPA that went away) is a warning naming it, and the install goes on from
   the lists apt has (C(apt-get update) itself exits 0 then).
