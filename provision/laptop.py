@@ -16,6 +16,7 @@ from typing import Any
 from provision import docker_cli
 from provision.errors import RunFailedError
 from provision.output import Output
+from provision.preflight import port_in_use
 from provision.settings import MachineSettings
 from provision.tunnel import Tunnel
 from provision.vagrant import VagrantAdapter
@@ -60,7 +61,13 @@ def connect(
     machine = adapter.machine
     tunnel = tunnel_for(adapter)
     out.step("docker for this machine")
-    tunnel.start(adapter.ssh_config())
+    # A forward of Vagrant's that is not listening (its ssh to a guest still booting failed)
+    # is carried by provision's own ssh forward instead.
+    tunnel.stop()  # which may be carrying some of them since the last up
+    missing = [(h, g) for h, g in machine.forwarded_ports() if not port_in_use(h)]
+    for host, _guest in missing:
+        out.warn(f"Vagrant did not forward 127.0.0.1:{host}; provision's ssh forward carries it")
+    tunnel.start(adapter.ssh_config(), missing)
     name = machine.docker_context
     report: dict[str, Any] = {
         "host": tunnel.docker_host,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -81,8 +82,9 @@ class Tunnel:
         ran = proc.run(argv=argv, timeout=timeout, install_hint=SSH_HINT)
         return ran.returncode, (ran.stderr or "").strip()
 
-    def start(self, ssh_config: str) -> None:
-        """Write the VM's ssh configuration and (re)start the forward."""
+    def start(self, ssh_config: str, ports: Sequence[tuple[int, int]] = ()) -> None:
+        """Write the VM's ssh configuration and (re)start the forward; PORTS (host, guest) are
+        forwarded by it too (the forwarded ports Vagrant did not bring up)."""
         self.check_path()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.stop()
@@ -109,6 +111,7 @@ class Tunnel:
             "ControlPersist=no",
             "-L",
             f"{self.socket}:{GUEST_SOCKET}",
+            *[a for host, guest in ports for a in ("-L", f"127.0.0.1:{host}:127.0.0.1:{guest}")],
             self._host(),
             timeout=START_TIMEOUT,
         )
